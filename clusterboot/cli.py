@@ -1,0 +1,115 @@
+"""Command line: parse arguments, dispatch, turn errors into one sentence and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from clusterboot.errors import EXIT_OK, RunFailed, UserError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+EPILOG = """exit codes: 0 ok, 1 a playbook or job failed, 2 usage or input error (nothing was changed)
+
+examples:
+  python bootstrap.py --inventory lab100                  the whole flow, then the configured Spark jobs
+  python bootstrap.py --inventory lab100 --role base      rerun one role on the hosts it applies to
+  python bootstrap.py lab up --nodes 4                    a simulated lab of 4 node containers
+  python bootstrap.py inventory check --inventory lab100  every inventory check, no node contacted
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bootstrap.py", description="Bootstrap a bare-metal Kubernetes cluster for Spark.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    lab = commands.add_parser("lab", help="the simulated lab of node containers")
+    lab_commands = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    lab_up = lab_commands.add_parser("up", help="start N node containers, write inventory/sim, wait for SSH")
+    lab_up.add_argument("--nodes", type=int, default=4, help="number of nodes (default 4)")
+    lab_up.add_argument("--control-planes", type=int, default=1, help="how many of them are control planes")
+    lab_up.add_argument("--package-cache", action="store_true", help="turn the apt package cache on in the lab inventory")
+    lab_commands.add_parser("status", help="list the lab's containers")
+    lab_commands.add_parser("down", help="remove the lab's containers, network, inventory and keys")
+
+    inventory = commands.add_parser("inventory", help="generate or check an inventory")
+    inventory_commands = inventory.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
+    generate = inventory_commands.add_parser("generate", help="write a lab100-style inventory")
+    generate.add_argument("name", help="folder name under inventory/ (or a path)")
+    generate.add_argument("--node-network", required=True, help="CIDR of the nodes' network, e.g. 10.20.0.0/24")
+    generate.add_argument("--first-ip", required=True, help="address of the first node; the rest follow")
+    generate.add_argument("--control-planes", type=int, default=1)
+    generate.add_argument("--workers", type=int, required=True)
+    generate.add_argument("--gateway", help="default: the network's first address")
+    check = inventory_commands.add_parser("check", help="run every inventory check without contacting any node")
+    check.add_argument("--inventory", "-i", required=True, help="a name under inventory/ or a path")
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inventory", "-i", help="a name under inventory/ or a path")
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except RunFailed as err:
+        print(f"failed: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: nodes may be part-way through the current task; rerun the same command to finish",
+              file=sys.stderr)
+        return 130
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "lab":
+        return _lab(args)
+    if args.command == "inventory":
+        return _inventory(args)
+    if args.inventory is None:
+        parser.print_usage(sys.stderr)
+        raise UserError("say which inventory to bootstrap: --inventory NAME (a folder under inventory/) or a path")
+    raise UserError("running the flow is not built yet")
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from clusterboot.lab import lab
+
+    cfg = lab.LabConfig(project_dir=PROJECT_DIR)
+    if args.lab_command == "up":
+        seconds = lab.up(cfg, args.nodes, args.control_planes, args.package_cache)
+        print(f"lab up: {args.nodes} nodes answer SSH after {seconds:.1f}s; inventory: {cfg.inventory_dir}")
+    elif args.lab_command == "status":
+        rows = lab.status(cfg)
+        for name, state, ip in rows:
+            print(f"{name:20} {state:10} {ip}")
+        print(f"{len(rows)} lab containers")
+    else:
+        lab.down(cfg)
+    return EXIT_OK
+
+
+def _inventory(args: argparse.Namespace) -> int:
+    from clusterboot import inventory_writer
+
+    if args.inventory_command == "generate":
+        target = Path(args.name) if "/" in args.name else PROJECT_DIR / "inventory" / args.name
+        spec = inventory_writer.InventorySpec(
+            name=target.name, node_network=args.node_network, first_ip=args.first_ip,
+            control_planes=args.control_planes, workers=args.workers, gateway=args.gateway,
+        )
+        inventory_writer.write_inventory(spec, target)
+        print(f"wrote {target}/hosts.yml and {target}/group_vars/all.yml")
+        return EXIT_OK
+    raise UserError("inventory check is not built yet")

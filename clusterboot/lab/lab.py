@@ -1,0 +1,216 @@
+"""lab up / status / down: N systemd node containers with static IPs, an inventory, and SSH."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from clusterboot.errors import UserError
+from clusterboot.inventory_writer import InventorySpec, host_addresses, write_inventory
+from clusterboot.lab.docker_engine import docker, ensure_engine
+from clusterboot.lab.node_image import ensure_node_image
+
+LABEL = "clusterboot.lab"
+# Node containers run systemd; these are the flags that work without --privileged here.
+NODE_RUN_FLAGS = [
+    "--stop-signal", "SIGRTMIN+3",  # systemd's clean shutdown signal
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--cgroupns=host",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    # Nested containerd and dockerd cannot run on the overlay root.
+    "-v", "/var/lib/containerd", "-v", "/var/lib/docker",
+]
+# systemd in 100 nodes runs out of inotify instances at the kernel defaults.
+HOST_SYSCTLS = {"fs/inotify/max_user_instances": 8192, "fs/inotify/max_user_watches": 1048576}
+# Only what a lab must differ in from a real inventory.
+LAB_OVERRIDES = {
+    "ansible_user": "root",
+    "ansible_become": "false",
+    "ansible_ssh_private_key_file": '"{{ inventory_dir }}/../../.lab/ssh/id_ed25519"',
+    "ansible_ssh_common_args": '"-o UserKnownHostsFile={{ inventory_dir }}/../../.lab/ssh/known_hosts"',
+    "cluster_manage_network": "false",
+    "cluster_package_source": "distro",
+    "cluster_package_cache_enabled": "false",
+    "preflight_check_product_uuid": "false",
+}
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    project_dir: Path
+    name: str = "sim"
+    subnet: str = "10.213.0.0/22"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.project_dir / ".lab"
+
+    @property
+    def network(self) -> str:
+        return f"clusterboot-{self.name}"
+
+    @property
+    def inventory_dir(self) -> Path:
+        return self.project_dir / "inventory" / self.name
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.state_dir / "ssh" / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state_dir / "ssh" / "known_hosts"
+
+
+def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: bool) -> InventorySpec:
+    if nodes < 1 or control_planes < 1 or control_planes > nodes:
+        raise UserError("lab up: --nodes must be at least 1 and at least --control-planes (default 1)")
+    network = ipaddress.ip_network(cfg.subnet)
+    overrides = dict(LAB_OVERRIDES, cluster_package_cache_enabled="true" if package_cache else "false")
+    return InventorySpec(
+        name=cfg.name, node_network=cfg.subnet, first_ip=str(network.network_address + 11),
+        control_planes=control_planes, workers=nodes - control_planes, overrides=overrides,
+    )
+
+
+def up(cfg: LabConfig, nodes: int, control_planes: int = 1, package_cache: bool = False, log=print) -> float:
+    """Bring the lab to exactly N nodes answering SSH; return seconds until all answered."""
+    started = time.monotonic()
+    spec = lab_spec(cfg, nodes, control_planes, package_cache)
+    ensure_engine(cfg.state_dir)
+    _raise_host_limits(log)
+    public_key = _ensure_ssh_key(cfg)
+    image = ensure_node_image(cfg.state_dir, public_key, log=log)
+    _ensure_network(cfg)
+    wanted = {f"{cfg.name}-{name}": (name, ip) for _, name, ip in host_addresses(spec)}
+    existing = set(_lab_containers(cfg))
+    for stale in sorted(existing - set(wanted)):
+        docker("rm", "-f", "-v", stale)
+    missing = [c for c in wanted if c not in existing]
+    log(f"starting {len(missing)} node containers ({len(existing & set(wanted))} already there)")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda c: _run_node(cfg, image.tag, c, *wanted[c]), missing))
+    docker("start", *wanted)  # a stopped node from an earlier run comes back
+    write_inventory(spec, cfg.inventory_dir)
+    _wait_for_ssh(cfg, wanted, log)
+    return time.monotonic() - started
+
+
+def status(cfg: LabConfig) -> list[tuple[str, str, str]]:
+    """(container, state, ip) for each lab container."""
+    rows = []
+    for name in _lab_containers(cfg):
+        out = docker("inspect", "-f", "{{.State.Status}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
+        state, _, ip = out.strip().partition(" ")
+        rows.append((name, state, ip))
+    return rows
+
+
+def down(cfg: LabConfig, log=print) -> int:
+    """Remove exactly the lab's containers (with their volumes), network, inventory and keys."""
+    from clusterboot.lab.docker_engine import engine_answers
+
+    removed = 0
+    if engine_answers():
+        containers = _lab_containers(cfg)
+        for start in range(0, len(containers), 50):
+            docker("rm", "-f", "-v", *containers[start:start + 50])
+        removed = len(containers)
+        if docker("network", "ls", "-q", "--filter", f"name=^{cfg.network}$").strip():
+            docker("network", "rm", cfg.network)
+    for path in (cfg.known_hosts, cfg.ssh_key, cfg.ssh_key.with_suffix(".pub")):
+        path.unlink(missing_ok=True)
+    if cfg.inventory_dir.exists():
+        for file in sorted(cfg.inventory_dir.rglob("*"), reverse=True):
+            file.rmdir() if file.is_dir() else file.unlink()
+        cfg.inventory_dir.rmdir()
+    log(f"removed {removed} containers, network {cfg.network}, inventory and keys")
+    return removed
+
+
+def _lab_containers(cfg: LabConfig) -> list[str]:
+    out = docker("ps", "-a", "--filter", f"label={LABEL}={cfg.name}", "--format", "{{.Names}}")
+    return sorted(out.split())
+
+
+def _ensure_network(cfg: LabConfig) -> None:
+    if docker("network", "ls", "-q", "--filter", f"name=^{cfg.network}$").strip():
+        return
+    docker("network", "create", "--subnet", cfg.subnet, "--label", f"{LABEL}={cfg.name}", cfg.network)
+
+
+def _run_node(cfg: LabConfig, image: str, container: str, hostname: str, ip: str) -> None:
+    docker(
+        "run", "-d", "--name", container, "--hostname", hostname, "--network", cfg.network, "--ip", ip,
+        "--label", f"{LABEL}={cfg.name}", *NODE_RUN_FLAGS,
+        # systemd takes the machine-id from container_uuid once it knows it is in a container;
+        # otherwise, on a KVM host, every node copies the host's DMI uuid.
+        "--env", "container=docker", "--env", f"container_uuid={uuid.uuid4()}", image,
+    )
+
+
+def _ensure_ssh_key(cfg: LabConfig) -> str:
+    cfg.ssh_key.parent.mkdir(parents=True, exist_ok=True)
+    if not cfg.ssh_key.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"clusterboot-{cfg.name}", "-f", str(cfg.ssh_key)],
+            check=True,
+        )
+    return cfg.ssh_key.with_suffix(".pub").read_text()
+
+
+def _raise_host_limits(log) -> None:
+    for key, minimum in HOST_SYSCTLS.items():
+        path = Path("/proc/sys") / key
+        try:
+            if int(path.read_text()) < minimum:
+                path.write_text(str(minimum))
+        except (OSError, ValueError):
+            log(f"warning: could not raise {key.replace('/', '.')} to {minimum}; past ~26 nodes systemd may fail")
+
+
+def _node_host_key(container: str) -> str | None:
+    proc = subprocess.run(
+        ["docker", "exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub"], capture_output=True, check=False
+    )
+    return proc.stdout.decode().split()[1] if proc.returncode == 0 and proc.stdout else None
+
+
+def _ssh_answers(cfg: LabConfig, ip: str) -> bool:
+    cmd = [
+        "ssh", "-i", str(cfg.ssh_key), "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
+        "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={cfg.known_hosts}", f"root@{ip}", "true",
+    ]
+    return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+
+
+def _wait_for_ssh(cfg: LabConfig, nodes: dict[str, tuple[str, str]], log, timeout: float = 600.0) -> None:
+    """Record each node's real host key (read through docker), then wait for a real SSH login."""
+    deadline = time.monotonic() + timeout
+    host_keys: dict[str, str] = {}
+    pending = dict(nodes)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while pending and time.monotonic() < deadline:
+            need_key = [c for c in pending if c not in host_keys]
+            for container, key in zip(need_key, pool.map(_node_host_key, need_key)):
+                if key:
+                    host_keys[container] = key
+            cfg.known_hosts.write_text(
+                "".join(f"{nodes[c][1]} ssh-ed25519 {k}\n" for c, k in sorted(host_keys.items()))
+            )
+            ready_to_try = [c for c in pending if c in host_keys]
+            for container, ok in zip(ready_to_try, pool.map(lambda c: _ssh_answers(cfg, pending[c][1]), ready_to_try)):
+                if ok:
+                    del pending[container]
+            if pending:
+                time.sleep(1)
+    if pending:
+        raise UserError(f"{len(pending)} lab nodes did not answer SSH in {timeout:.0f}s: {', '.join(sorted(pending)[:5])}")
+    log(f"all {len(nodes)} nodes answer SSH")
+    os.chmod(cfg.known_hosts, 0o644)

@@ -1,0 +1,128 @@
+"""Build the lab's node image from debootstrap, cached by a hash of its recipe."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from clusterboot.errors import UserError
+from clusterboot.lab.docker_engine import _apt_install, docker
+
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+SUITE = "bookworm"
+# Bump when _configure_rootfs changes, so cached images are rebuilt.
+RECIPE_VERSION = "2"
+# What a fresh Ubuntu/Debian server has that Ansible and the roles rely on.
+PACKAGES = [
+    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "sudo",
+    "iproute2", "ca-certificates", "gnupg", "curl", "kmod", "procps", "netplan.io",
+]
+# Units that have nothing to do in a container and only slow boot or spin.
+MASKED_UNITS = ["getty@.service", "console-getty.service", "systemd-udevd.service", "systemd-remount-fs.service"]
+
+SOURCES_LIST = f"""deb {DEBIAN_MIRROR} {SUITE} main
+deb {DEBIAN_MIRROR} {SUITE}-updates main
+deb {DEBIAN_SECURITY_MIRROR} {SUITE}-security main
+"""
+
+# Every imported container would share the image's SSH host keys: make them per node at boot.
+HOSTKEYS_UNIT = """[Unit]
+Description=Generate this node's own SSH host keys
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+KEY_LAYER_DOCKERFILE = """FROM {base}
+COPY authorized_keys /root/.ssh/authorized_keys
+RUN chmod 700 /root/.ssh && chmod 600 /root/.ssh/authorized_keys
+"""
+
+
+@dataclass(frozen=True)
+class NodeImage:
+    base_tag: str
+    tag: str
+
+
+def recipe_hash() -> str:
+    recipe = "\n".join([RECIPE_VERSION, SUITE, DEBIAN_MIRROR, *PACKAGES, *MASKED_UNITS, SOURCES_LIST, HOSTKEYS_UNIT])
+    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+
+
+def image_exists(tag: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode == 0
+
+
+def ensure_node_image(state_dir: Path, public_key: str, log=print) -> NodeImage:
+    """Return the node image with this lab's key, building only what is missing."""
+    base_tag = f"clusterboot-node-base:{recipe_hash()}"
+    key_hash = hashlib.sha256((base_tag + public_key).encode()).hexdigest()[:12]
+    image = NodeImage(base_tag=base_tag, tag=f"clusterboot-node:{key_hash}")
+    if image_exists(image.tag):
+        return image
+    if not image_exists(base_tag):
+        log(f"building {base_tag} with debootstrap (a few minutes, once)")
+        _build_base(state_dir, base_tag)
+    with tempfile.TemporaryDirectory() as context:
+        Path(context, "authorized_keys").write_text(public_key)
+        Path(context, "Dockerfile").write_text(KEY_LAYER_DOCKERFILE.format(base=base_tag))
+        docker("build", "-q", "-t", image.tag, "--label", "clusterboot.image=node", context)
+    return image
+
+
+def _build_base(state_dir: Path, tag: str) -> None:
+    if shutil.which("debootstrap") is None:
+        _apt_install(["debootstrap"])
+    rootfs = state_dir / "rootfs"
+    shutil.rmtree(rootfs, ignore_errors=True)
+    rootfs.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs), DEBIAN_MIRROR]
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        (state_dir / "debootstrap.log").write_bytes(proc.stdout + proc.stderr)
+        raise UserError(f"debootstrap failed; see {state_dir / 'debootstrap.log'}")
+    _configure_rootfs(rootfs)
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
+    imported = subprocess.run(
+        ["docker", "import", "-c", 'CMD ["/lib/systemd/systemd"]', "-", tag],
+        stdin=tar.stdout, capture_output=True, check=False,
+    )
+    tar.stdout.close()  # so tar gets SIGPIPE instead of blocking if import stopped reading
+    tar.wait()
+    shutil.rmtree(rootfs, ignore_errors=True)
+    if imported.returncode != 0:
+        raise UserError(f"docker import failed: {imported.stderr.decode(errors='replace').strip()}")
+
+
+def _configure_rootfs(rootfs: Path) -> None:
+    (rootfs / "etc/apt/sources.list").write_text(SOURCES_LIST)
+    for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    # systemd makes a unique machine-id per node at boot, but reads dbus's copy first: drop the baked one.
+    (rootfs / "etc/machine-id").write_text("")
+    dbus_id = rootfs / "var/lib/dbus/machine-id"
+    dbus_id.unlink(missing_ok=True)
+    dbus_id.symlink_to("/etc/machine-id")
+    unit_dir = rootfs / "etc/systemd/system"
+    (unit_dir / "lab-hostkeys.service").write_text(HOSTKEYS_UNIT)
+    wants = unit_dir / "multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / "lab-hostkeys.service").symlink_to("/etc/systemd/system/lab-hostkeys.service")
+    for unit in MASKED_UNITS:
+        target = unit_dir / unit
+        target.unlink(missing_ok=True)
+        target.symlink_to("/dev/null")
+    shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+    (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
