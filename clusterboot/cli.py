@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--nodes", type=int, default=4, help="number of nodes (default 4)")
     lab_up.add_argument("--control-planes", type=int, default=1, help="how many of them are control planes")
     lab_up.add_argument("--package-cache", action="store_true", help="turn the apt package cache on in the lab inventory")
+    lab_commands.add_parser("image", help="start a Docker engine if needed and build the node image; print its tag")
     lab_commands.add_parser("status", help="list the lab's containers")
     lab_commands.add_parser("down", help="remove the lab's containers, network, inventory and keys")
 
@@ -90,6 +91,8 @@ def _lab(args: argparse.Namespace) -> int:
     if args.lab_command == "up":
         seconds = lab.up(cfg, args.nodes, args.control_planes, args.package_cache)
         print(f"lab up: {args.nodes} nodes answer SSH after {seconds:.1f}s; inventory: {cfg.inventory_dir}")
+    elif args.lab_command == "image":
+        print(lab.image(cfg))
     elif args.lab_command == "status":
         rows = lab.status(cfg)
         for name, state, ip in rows:
@@ -112,4 +115,9 @@ def _inventory(args: argparse.Namespace) -> int:
         inventory_writer.write_inventory(spec, target)
         print(f"wrote {target}/hosts.yml and {target}/group_vars/all.yml")
         return EXIT_OK
-    raise UserError("inventory check is not built yet")
+    from clusterboot import inventory
+
+    path = inventory.resolve(args.inventory)
+    nodes = inventory.check(path)
+    print(f"inventory {path.name}: {nodes} nodes, no problems found")
+    return EXIT_OK

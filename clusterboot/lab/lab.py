@@ -102,6 +102,12 @@ def up(cfg: LabConfig, nodes: int, control_planes: int = 1, package_cache: bool 
     return time.monotonic() - started
 
 
+def image(cfg: LabConfig, log=print) -> str:
+    """The node image's tag, with this lab's key, building it if needed."""
+    ensure_engine(cfg.state_dir)
+    return ensure_node_image(cfg.state_dir, _ensure_ssh_key(cfg), log=log).tag
+
+
 def status(cfg: LabConfig) -> list[tuple[str, str, str]]:
     """(container, state, ip) for each lab container."""
     rows = []

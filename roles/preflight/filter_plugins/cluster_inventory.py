@@ -29,6 +29,14 @@ CLUSTER_VARIABLES: dict[str, type] = {
 PACKAGE_SOURCES = ("upstream", "distro")
 
 
+def _type_name(value: Any) -> str:
+    """Plain YAML type names; Ansible wraps inventory values in tagged subclasses."""
+    for kind in (bool, int, float, str, list, dict):
+        if isinstance(value, kind):
+            return kind.__name__
+    return type(value).__name__
+
+
 def _type_errors(cluster: Mapping[str, Any]) -> list[str]:
     errors = []
     for name, wanted in CLUSTER_VARIABLES.items():
@@ -39,7 +47,7 @@ def _type_errors(cluster: Mapping[str, Any]) -> list[str]:
         # bool is an int in Python: a true/false where a number belongs is still wrong.
         if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
             hint = " (write true or false, unquoted)" if wanted is bool else ""
-            errors.append(f"{name}: is {type(value).__name__} {value!r}, must be {wanted.__name__}{hint}")
+            errors.append(f"{name}: is {_type_name(value)} {repr(str(value)) if isinstance(value, str) else repr(value)}, must be {wanted.__name__}{hint}")
     if isinstance(cluster.get("cluster_package_source"), str) and cluster["cluster_package_source"] not in PACKAGE_SOURCES:
         errors.append(f"cluster_package_source: {cluster['cluster_package_source']!r} is not one of {', '.join(PACKAGE_SOURCES)}")
     return errors

@@ -1,0 +1,74 @@
+"""Load an inventory the way Ansible does and run every inventory-level check, contacting no node."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import yaml
+
+from clusterboot.errors import UserError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CHECKS_FILE = PROJECT_DIR / "roles/preflight/filter_plugins/cluster_inventory.py"
+
+
+def resolve(name_or_path: str) -> Path:
+    """A name under inventory/ or a path; the folder must exist."""
+    candidate = Path(name_or_path)
+    path = candidate if candidate.exists() else PROJECT_DIR / "inventory" / name_or_path
+    if not path.exists():
+        known = sorted(p.name for p in (PROJECT_DIR / "inventory").iterdir() if p.is_dir())
+        raise UserError(f"inventory {name_or_path!r} not found; known inventories: {', '.join(known) or 'none'}")
+    return path.resolve()
+
+
+def _check_yaml_syntax(path: Path) -> None:
+    files = [path] if path.is_file() else sorted([*path.rglob("*.yml"), *path.rglob("*.yaml")])
+    for file in files:
+        try:
+            yaml.safe_load(file.read_text())
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark
+            where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+            raise UserError(f"{where}: YAML syntax error: {err.problem}") from None
+        except OSError as err:
+            raise UserError(f"cannot read {file}: {err.strerror}") from None
+
+
+def load(path: Path) -> tuple[dict[str, dict], dict[str, list[str]]]:
+    """(hostvars, groups) as Ansible sees them, variables not templated."""
+    _check_yaml_syntax(path)
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[str(path)])
+    if not manager.hosts:
+        raise UserError(f"inventory {path} has no hosts; see inventory/lab100/hosts.yml for the layout")
+    variables = VariableManager(loader=loader, inventory=manager)
+    hostvars = {h.name: dict(variables.get_vars(host=h, include_hostvars=False)) for h in manager.get_hosts()}
+    groups = {name: [h.name for h in group.get_hosts()] for name, group in manager.groups.items()}
+    return hostvars, groups
+
+
+def _checks_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("cluster_inventory", CHECKS_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def errors(path: Path) -> list[str]:
+    hostvars, groups = load(path)
+    return _checks_module().cluster_inventory_errors(hostvars, groups)
+
+
+def check(path: Path) -> int:
+    """Raise UserError listing every problem; return the node count when the inventory is consistent."""
+    problems = errors(path)
+    if problems:
+        raise UserError(f"inventory {path.name} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+    return len(load(path)[1].get("k8s_cluster", []))
