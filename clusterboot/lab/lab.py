@@ -32,8 +32,6 @@ HOST_SYSCTLS = {"fs/inotify/max_user_instances": 8192, "fs/inotify/max_user_watc
 LAB_OVERRIDES = {
     "ansible_user": "root",
     "ansible_become": "false",
-    "ansible_ssh_private_key_file": '"{{ inventory_dir }}/../../.lab/ssh/id_ed25519"',
-    "ansible_ssh_common_args": '"-o UserKnownHostsFile={{ inventory_dir }}/../../.lab/ssh/known_hosts"',
     "cluster_manage_network": "false",
     "cluster_package_source": "distro",
     "cluster_package_cache_enabled": "false",
@@ -46,6 +44,7 @@ class LabConfig:
     project_dir: Path
     name: str = "sim"
     subnet: str = "10.213.0.0/22"
+    inventory_root: Path | None = None  # default: the project's inventory/
 
     @property
     def state_dir(self) -> Path:
@@ -57,22 +56,27 @@ class LabConfig:
 
     @property
     def inventory_dir(self) -> Path:
-        return self.project_dir / "inventory" / self.name
+        return (self.inventory_root or self.project_dir / "inventory") / self.name
 
     @property
     def ssh_key(self) -> Path:
-        return self.state_dir / "ssh" / "id_ed25519"
+        return self.state_dir / self.name / "id_ed25519"
 
     @property
     def known_hosts(self) -> Path:
-        return self.state_dir / "ssh" / "known_hosts"
+        return self.state_dir / self.name / "known_hosts"
 
 
 def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: bool) -> InventorySpec:
     if nodes < 1 or control_planes < 1 or control_planes > nodes:
         raise UserError("lab up: --nodes must be at least 1 and at least --control-planes (default 1)")
     network = ipaddress.ip_network(cfg.subnet)
-    overrides = dict(LAB_OVERRIDES, cluster_package_cache_enabled="true" if package_cache else "false")
+    overrides = dict(
+        LAB_OVERRIDES,
+        cluster_package_cache_enabled="true" if package_cache else "false",
+        ansible_ssh_private_key_file=str(cfg.ssh_key),
+        ansible_ssh_common_args=f'"-o UserKnownHostsFile={cfg.known_hosts}"',
+    )
     return InventorySpec(
         name=cfg.name, node_network=cfg.subnet, first_ip=str(network.network_address + 11),
         control_planes=control_planes, workers=nodes - control_planes, overrides=overrides,
