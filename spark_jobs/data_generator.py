@@ -1,0 +1,114 @@
+"""Synthetic inputs with known answers, any size, deterministic by seed.
+
+Every random draw is a hash of (row id, column, seed), so the data does not depend on how Spark
+partitions the work: the same seed gives the same rows on a laptop and on 100 nodes.
+- text: lines of words "w<base36>" with random capitals, trailing commas/periods and tabs, for word count;
+- classification: features uniform in [-1, 1), label = [w·x + b > 0], a fraction of labels flipped as noise;
+- regression: target = Σ cᵢxᵢ + intercept + Gaussian noise, with the coefficients given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs.session import add_session_arguments, session_from_args
+
+UNIFORM_STEPS = 1 << 30
+
+
+def uniform(seed: int, *keys: Column | int) -> Column:
+    """A uniform draw in [0, 1) from a hash of the keys and seed."""
+    hashed = F.xxhash64(*[k if isinstance(k, Column) else F.lit(k) for k in keys], F.lit(seed))
+    return F.pmod(hashed, F.lit(UNIFORM_STEPS)).cast("double") / UNIFORM_STEPS
+
+
+def classification_weights(features: int, seed: int) -> tuple[list[float], float]:
+    rng = random.Random(seed)
+    return [rng.uniform(-1, 1) for _ in range(features)], rng.uniform(-0.2, 0.2)
+
+
+def text_corpus(spark: SparkSession, lines: int, words_per_line: int, vocab_size: int, seed: int) -> DataFrame:
+    ids = spark.range(lines)
+    tokens = []
+    for k in range(words_per_line):
+        word = F.concat(F.lit("w"), F.conv(F.floor(uniform(seed, F.col("id"), k) * vocab_size).cast("string"), 10, 36))
+        word = F.when(uniform(seed + 1, F.col("id"), k) < 0.2, F.upper(word)).otherwise(F.lower(word))
+        word = F.when(uniform(seed + 2, F.col("id"), k) < 0.1, F.concat(word, F.lit(","))).otherwise(word)
+        separator = F.when(uniform(seed + 3, F.col("id"), k) < 0.05, F.lit("\t")).otherwise(F.lit(" "))
+        tokens += [word, separator]
+    return ids.select(F.concat(*tokens[:-1], F.lit(".")).alias("value"))
+
+
+def classification_data(spark: SparkSession, rows: int, features: int, noise: float, seed: int) -> DataFrame:
+    weights, bias = classification_weights(features, seed)
+    x = {f"feature{j + 1}": uniform(seed, F.col("id"), j) * 2 - 1 for j in range(features)}
+    score = sum((F.col(name) * w for name, w in zip(x, weights)), F.lit(bias))
+    flipped = uniform(seed + 7, F.col("id")) < noise
+    clean = (score > 0).cast("int")
+    return (
+        spark.range(rows).select(*[c.alias(n) for n, c in x.items()])
+        .withColumn("label", F.when(flipped, 1 - clean).otherwise(clean))
+    )
+
+
+def regression_data(spark: SparkSession, rows: int, coefficients: list[float], intercept: float, noise: float,
+                    seed: int) -> DataFrame:
+    x = {f"feature{j + 1}": uniform(seed, F.col("id"), j) * 2 - 1 for j in range(len(coefficients))}
+    # Box-Muller: a standard normal from two uniforms (1 - u keeps the log's argument above 0).
+    gaussian = F.sqrt(-2 * F.log(1 - uniform(seed + 11, F.col("id")))) * F.cos(2 * 3.141592653589793 * uniform(seed + 13, F.col("id")))
+    target = sum((F.col(name) * c for name, c in zip(x, coefficients)), F.lit(intercept)) + gaussian * noise
+    return spark.range(rows).select(*[c.alias(n) for n, c in x.items()]).withColumn("target", target)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="data_generator.py", description=__doc__.splitlines()[0])
+    kinds = parser.add_subparsers(dest="kind", required=True)
+    text = kinds.add_parser("text", help="a text corpus for word count")
+    text.add_argument("--lines", type=int, default=1000)
+    text.add_argument("--words-per-line", type=int, default=12)
+    text.add_argument("--vocab", type=int, default=500)
+    classification = kinds.add_parser("classification", help="labelled points for logistic regression / DL")
+    classification.add_argument("--rows", type=int, default=10000)
+    classification.add_argument("--features", type=int, default=2)
+    classification.add_argument("--noise", type=float, default=0.0, help="fraction of labels flipped")
+    classification.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    regression = kinds.add_parser("regression", help="linear data with known coefficients")
+    regression.add_argument("--rows", type=int, default=10000)
+    regression.add_argument("--coefficients", default="2.0,-3.0,0.5", help="comma-separated")
+    regression.add_argument("--intercept", type=float, default=1.0)
+    regression.add_argument("--noise", type=float, default=0.1, help="standard deviation of the noise")
+    for sub in (text, classification, regression):
+        sub.add_argument("output", help="output folder (local path, hdfs://, s3a://)")
+        sub.add_argument("--seed", type=int, default=42)
+        sub.add_argument("--partitions", type=int, default=0, help="output files; default: Spark's choice")
+        add_session_arguments(sub)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    spark = session_from_args(f"DataGenerator-{args.kind}", args)
+    try:
+        if args.kind == "text":
+            df, fmt = text_corpus(spark, args.lines, args.words_per_line, args.vocab, args.seed), "text"
+        elif args.kind == "classification":
+            df, fmt = classification_data(spark, args.rows, args.features, args.noise, args.seed), args.format
+        else:
+            coefficients = [float(c) for c in args.coefficients.split(",")]
+            df, fmt = regression_data(spark, args.rows, coefficients, args.intercept, args.noise, args.seed), "csv"
+        if args.partitions:
+            df = df.repartition(args.partitions)
+        writer = df.write.mode("overwrite")
+        {"text": writer.text, "parquet": writer.parquet, "csv": lambda p: writer.csv(p, header=True)}[fmt](args.output)
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
