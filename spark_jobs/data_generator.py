@@ -51,8 +51,8 @@ def classification_data(spark: SparkSession, rows: int, features: int, noise: fl
     flipped = uniform(seed + 7, F.col("id")) < noise
     clean = (score > 0).cast("int")
     return (
-        spark.range(rows).select(*[c.alias(n) for n, c in x.items()])
-        .withColumn("label", F.when(flipped, 1 - clean).otherwise(clean))
+        spark.range(rows).select("id", *[c.alias(n) for n, c in x.items()])
+        .withColumn("label", F.when(flipped, 1 - clean).otherwise(clean)).drop("id")
     )
 
 
@@ -62,7 +62,7 @@ def regression_data(spark: SparkSession, rows: int, coefficients: list[float], i
     # Box-Muller: a standard normal from two uniforms (1 - u keeps the log's argument above 0).
     gaussian = F.sqrt(-2 * F.log(1 - uniform(seed + 11, F.col("id")))) * F.cos(2 * 3.141592653589793 * uniform(seed + 13, F.col("id")))
     target = sum((F.col(name) * c for name, c in zip(x, coefficients)), F.lit(intercept)) + gaussian * noise
-    return spark.range(rows).select(*[c.alias(n) for n, c in x.items()]).withColumn("target", target)
+    return spark.range(rows).select("id", *[c.alias(n) for n, c in x.items()]).withColumn("target", target).drop("id")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

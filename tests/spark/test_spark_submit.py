@@ -1,0 +1,90 @@
+"""Each job through the real spark-submit in local mode, checked against the in-process transforms."""
+
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from clusterboot.spark_env import spark_submit_env, spark_submit_path
+from spark_jobs.word_count import count_words
+
+PROJECT = Path(__file__).resolve().parents[2]
+SPARK_SUBMIT = spark_submit_path()
+
+
+@pytest.fixture(scope="module")
+def jobs_zip(tmp_path_factory) -> Path:
+    """spark_jobs as --py-files, the way the runner ships it."""
+    path = tmp_path_factory.mktemp("pyfiles") / "spark_jobs.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for file in (PROJECT / "spark_jobs").glob("*.py"):
+            archive.write(file, f"spark_jobs/{file.name}")
+    return path
+
+
+def submit(jobs_zip: Path, job: str, *args: str) -> str:
+    cmd = [SPARK_SUBMIT, "--master", "local[2]", "--conf", "spark.ui.enabled=false",
+           "--py-files", str(jobs_zip), str(PROJECT / "spark_jobs" / f"{job}.py"), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300, env=spark_submit_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def read_metrics(spark, path: Path) -> dict:
+    return json.loads(spark.read.text(str(path)).first().value)
+
+
+def test_word_count_job(spark, jobs_zip, tmp_path):
+    submit(jobs_zip, "data_generator", "text", str(tmp_path / "corpus"), "--lines", "3000", "--seed", "5")
+    submit(jobs_zip, "word_count", str(tmp_path / "corpus"), str(tmp_path / "counts"), "--format", "parquet")
+    expected = count_words(spark.read.text(str(tmp_path / "corpus")))
+    assertDataFrameEqual(spark.read.parquet(str(tmp_path / "counts")), expected)
+
+
+def test_classification_job(spark, jobs_zip, tmp_path):
+    submit(jobs_zip, "data_generator", "classification", str(tmp_path / "data"), "--rows", "3000")
+    out = submit(jobs_zip, "classification", str(tmp_path / "data"), "--features", "feature1,feature2",
+                 "--label", "label", "--model-out", str(tmp_path / "model"), "--metrics-out", str(tmp_path / "m"))
+    metrics = read_metrics(spark, tmp_path / "m")
+    assert metrics["accuracy"] >= 0.95 and "metrics:" in out
+    from pyspark.ml import PipelineModel
+
+    assert len(PipelineModel.load(str(tmp_path / "model")).stages) == 2
+
+
+def test_regression_job(spark, jobs_zip, tmp_path):
+    submit(jobs_zip, "data_generator", "regression", str(tmp_path / "data"), "--rows", "3000",
+           "--coefficients", "1.5,-2.0", "--intercept", "0.5", "--noise", "0.05")
+    submit(jobs_zip, "regression", str(tmp_path / "data"), "--features", "feature1,feature2", "--label", "target",
+           "--predictions-out", str(tmp_path / "pred"), "--metrics-out", str(tmp_path / "m"))
+    metrics = read_metrics(spark, tmp_path / "m")
+    assert metrics["coefficients"] == pytest.approx({"feature1": 1.5, "feature2": -2.0}, abs=0.02)
+    assert spark.read.parquet(str(tmp_path / "pred")).count() == pytest.approx(600, abs=100)
+
+
+def test_dl_training_job(spark, jobs_zip, tmp_path):
+    import torch
+
+    submit(jobs_zip, "data_generator", "classification", str(tmp_path / "data"), "--rows", "2000",
+           "--format", "parquet")
+    submit(jobs_zip, "dl_training", str(tmp_path / "data"), "--features", "feature1,feature2", "--label", "label",
+           "--processes", "2", "--epochs", "8", "--model-out", str(tmp_path / "model.pt"),
+           "--metrics-out", str(tmp_path / "m"))
+    metrics = read_metrics(spark, tmp_path / "m")
+    assert metrics["processes"] == 2 and metrics["losses"][-1] < metrics["losses"][0]
+    weights = torch.load(tmp_path / "model.pt")
+    assert weights["0.weight"].shape == (64, 2)
+
+
+def test_bad_arguments_fail_clearly(jobs_zip, tmp_path):
+    cmd = [SPARK_SUBMIT, "--master", "local[1]", "--py-files", str(jobs_zip),
+           str(PROJECT / "spark_jobs" / "classification.py"), "x.csv"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120, env=spark_submit_env())
+    assert proc.returncode != 0
+    # spark-submit's PythonRunner merges the driver's stderr into stdout.
+    assert "the following arguments are required: --features, --label, --metrics-out, --model-out" in proc.stdout
+    assert shutil.which("java"), "spark-submit needs java"
