@@ -54,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inventory", "-i", help="a name under inventory/ or a path")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--role", help="rerun one role on exactly the hosts its play targets")
+    scope.add_argument("--phase", help="run one phase of site.yml (its plays' tag), with the node checks")
+    parser.add_argument("--tags", default="", help="comma-separated Ansible tags, added to --role/--phase")
+    parser.add_argument("--skip-tags", default="", help="comma-separated Ansible tags to skip")
+    parser.add_argument("--limit", "-l", help="hosts, groups, or @file (e.g. the retry file a failed run prints)")
+    parser.add_argument("--check", action="store_true", help="change nothing; report what would change")
+    parser.add_argument("--diff", action="store_true", help="show file differences")
+    parser.add_argument("--forks", type=int, help="parallel hosts (default from ansible.cfg: 100)")
+    parser.add_argument("--verbose", "-v", action="count", default=0, help="print the ansible-playbook command; -vv.. more")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress, only the summary")
 
 
 def main(argv: list[str]) -> int:
@@ -81,7 +92,39 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.inventory is None:
         parser.print_usage(sys.stderr)
         raise UserError("say which inventory to bootstrap: --inventory NAME (a folder under inventory/) or a path")
-    raise UserError("running the flow is not built yet")
+    return _run_site(args)
+
+
+def _run_site(args: argparse.Namespace) -> int:
+    from clusterboot import inventory, playbook_map, runner, summary
+
+    path = inventory.resolve(args.inventory)
+    inventory.check(path)
+    hostvars, groups = inventory.load(path)
+    _check_ssh_keys(hostvars)
+    site = PROJECT_DIR / "playbooks" / "site.yml"
+    plays = playbook_map.read_plays(site)
+    tags = playbook_map.tags_for(plays, args.role, args.phase) + [t for t in args.tags.split(",") if t]
+    request = runner.RunRequest(
+        inventory=path, playbook=site, label=args.role or args.phase or "site", tags=tags,
+        skip_tags=[t for t in args.skip_tags.split(",") if t], limit=args.limit, check=args.check, diff=args.diff,
+        forks=args.forks, verbosity=args.verbose, quiet=args.quiet,
+    )
+    host_counts = {p.name: len(groups.get(p.hosts, [p.hosts] if p.hosts in hostvars else [])) for p in plays}
+    outcome = runner.run(request, host_counts)
+    print(summary.render(outcome.state, outcome.artifacts, sys.argv[1:], outcome.rc))
+    if outcome.rc != 0:
+        raise RunFailed(f"ansible-playbook exited {outcome.rc} ({outcome.status}); see the summary above")
+    return EXIT_OK
+
+
+def _check_ssh_keys(hostvars: dict[str, dict]) -> None:
+    """A missing private key would fail on every host at once: say it once, before any SSH."""
+    for host, variables in hostvars.items():
+        key = variables.get("ansible_ssh_private_key_file") or variables.get("ansible_private_key_file")
+        if key and "{{" not in str(key) and not Path(str(key)).expanduser().exists():
+            raise UserError(f"host {host}: SSH key {key} (ansible_ssh_private_key_file) does not exist; "
+                            "create it or fix the path (for the lab: python bootstrap.py lab up)")
 
 
 def _lab(args: argparse.Namespace) -> int:

@@ -1,0 +1,124 @@
+"""Live progress from ansible-runner events: one line per task, or a redrawn status line on a terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+RESULT_EVENTS = {
+    "runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+@dataclass
+class HostResult:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    failed_task: str = ""
+    message: str = ""
+
+
+@dataclass
+class RunState:
+    """Everything the progress display and the summary need, built from events."""
+
+    hosts: dict[str, HostResult] = field(default_factory=dict)
+    play: str = ""
+    play_hosts: int = 0
+    task: str = ""
+    task_done: set[str] = field(default_factory=set)
+    started: float = field(default_factory=time.monotonic)
+
+    def host(self, name: str) -> HostResult:
+        return self.hosts.setdefault(name, HostResult())
+
+    def apply(self, event: dict) -> str | None:
+        """Update from one event; return the kind of change ('play', 'task', 'result') or None."""
+        kind = event.get("event", "")
+        data = event.get("event_data", {})
+        if kind == "playbook_on_play_start":
+            self.play, self.task, self.task_done = data.get("play", ""), "", set()
+            return "play"
+        if kind == "playbook_on_task_start":
+            self.task, self.task_done = data.get("task", ""), set()
+            return "task"
+        if kind in RESULT_EVENTS and data.get("host"):
+            self._result(RESULT_EVENTS[kind], data)
+            return "result"
+        return None
+
+    def _result(self, outcome: str, data: dict) -> None:
+        host = self.host(data["host"])
+        result = data.get("res", {}) or {}
+        if outcome == "failed" and data.get("ignore_errors"):
+            outcome = "ok"
+        if outcome == "ok" and result.get("changed"):
+            host.changed += 1
+        setattr(host, outcome, getattr(host, outcome) + 1)
+        if outcome in ("failed", "unreachable"):
+            host.failed_task = data.get("task", self.task)
+            host.message = _message(result)
+        self.task_done.add(data["host"])
+
+    def totals(self) -> HostResult:
+        total = HostResult()
+        for result in self.hosts.values():
+            for name in ("ok", "changed", "failed", "unreachable", "skipped"):
+                setattr(total, name, getattr(total, name) + getattr(result, name))
+        return total
+
+
+def _message(result: dict) -> str:
+    """The module's own words; secrets never reach here because no_log tasks report a censored result."""
+    for key in ("msg", "stderr", "reason"):
+        value = result.get(key)
+        if value:
+            return " ".join(str(value).split())[:300]
+    return ""
+
+
+class Progress:
+    """Plain lines when not a terminal (CI logs: no control characters), a redrawn line on a terminal."""
+
+    def __init__(self, state: RunState, host_counts: dict[str, int], stream: TextIO = sys.stdout,
+                 quiet: bool = False) -> None:
+        self.state = state
+        self.host_counts = host_counts  # play name -> hosts it runs on
+        self.stream = stream
+        self.quiet = quiet
+        self.live = stream.isatty() and not quiet
+
+    def __call__(self, event: dict) -> bool:
+        change = self.state.apply(event)
+        if self.quiet or change is None:
+            return True
+        if change == "play":
+            self._end_line()
+            self.stream.write(f"PLAY {self.state.play}\n")
+        elif change == "task" and not self.live:
+            self.stream.write(f"  task: {self.state.task}\n")
+        if self.live:
+            self.stream.write("\r\x1b[2K" + self.status_line())
+        self.stream.flush()
+        return True
+
+    def status_line(self) -> str:
+        t = self.state.totals()
+        total = self.host_counts.get(self.state.play, 0)
+        hosts = f"{len(self.state.task_done)}/{total}" if total else str(len(self.state.task_done))
+        return (f"  {self.state.task[:50]:50} hosts {hosts:>7}  ok={t.ok} changed={t.changed} failed={t.failed} "
+                f"unreachable={t.unreachable}  {time.monotonic() - self.state.started:6.1f}s")
+
+    def _end_line(self) -> None:
+        if self.live and self.state.task:
+            self.stream.write("\n")
+
+    def close(self) -> None:
+        self._end_line()
+        self.stream.flush()

@@ -1,0 +1,57 @@
+"""The end-of-run report: per-host table (problems first), totals, artifacts, and the retry command."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from clusterboot.progress import RunState
+
+
+def failed_hosts(state: RunState) -> list[str]:
+    return sorted(h for h, r in state.hosts.items() if r.failed or r.unreachable)
+
+
+def write_retry_file(state: RunState, artifacts: Path) -> Path | None:
+    hosts = failed_hosts(state)
+    if not hosts:
+        return None
+    path = artifacts / "retry.txt"
+    path.write_text("".join(f"{h}\n" for h in hosts))
+    return path
+
+
+def retry_command(argv: list[str], retry_file: Path) -> str:
+    """The same command, limited to the hosts that failed."""
+    kept, skip_next = [], False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+            continue
+        if arg in ("--limit", "-l"):
+            skip_next = True
+            continue
+        if arg.startswith("--limit="):
+            continue
+        kept.append(arg)
+    return shlex.join(["python", "bootstrap.py", *kept, "--limit", f"@{retry_file}"])
+
+
+def render(state: RunState, artifacts: Path, argv: list[str], rc: int) -> str:
+    problems = set(failed_hosts(state))
+    rows = sorted(state.hosts.items(), key=lambda item: (item[0] not in problems, item[0]))
+    lines = [f"{'host':14} {'ok':>5} {'changed':>7} {'failed':>6} {'unreach':>7} {'skipped':>7}  failing task: message"]
+    for name, r in rows:
+        detail = f"  {r.failed_task}: {r.message}" if name in problems else ""
+        lines.append(f"{name:14} {r.ok:5} {r.changed:7} {r.failed:6} {r.unreachable:7} {r.skipped:7}{detail}")
+    t = state.totals()
+    lines.append(f"totals: {len(rows)} hosts, ok={t.ok} changed={t.changed} failed={t.failed} "
+                 f"unreachable={t.unreachable} skipped={t.skipped}")
+    lines.append(f"artifacts: {artifacts}")
+    retry_file = write_retry_file(state, artifacts)
+    if retry_file is not None:
+        lines.append(f"{len(problems)} host(s) did not finish; after fixing them, retry only those:")
+        lines.append(f"  {retry_command(argv, retry_file)}")
+    elif rc != 0:
+        lines.append("the run failed before any host reported a failure; see the artifacts' stdout")
+    return "\n".join(lines)
