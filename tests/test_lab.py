@@ -20,15 +20,6 @@ def docker_lines(*args: str) -> list[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.split()
 
 
-@pytest.fixture(scope="module")
-def test_lab(tmp_path_factory):
-    cfg = lab.LabConfig(project_dir=PROJECT, name="pytestlab", subnet="10.215.0.0/24",
-                        inventory_root=tmp_path_factory.mktemp("inventory"))
-    lab.up(cfg, nodes=3, control_planes=1, log=lambda _: None)
-    yield cfg
-    lab.down(cfg, log=lambda _: None)
-
-
 def test_nodes_answer_ansible_over_ssh(test_lab):
     out = subprocess.run(
         [ANSIBLE, "-i", str(test_lab.inventory_dir), "k8s_cluster", "-m", "ansible.builtin.setup",

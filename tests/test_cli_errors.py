@@ -1,0 +1,128 @@
+"""Every user error: one clear sentence naming the host or field, exit code 2, no traceback, no playbook run.
+
+Each case runs the real `python bootstrap.py` in a subprocess. Inventories point at documentation
+addresses (10.20.0.0/24 in a temp folder) that are never dialled: the run stops before any SSH.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clusterboot.inventory_writer import InventorySpec, write_inventory
+
+PROJECT = Path(__file__).resolve().parent.parent
+ARTIFACTS = PROJECT / ".artifacts"
+
+
+def runs() -> set[str]:
+    return {p.name for p in ARTIFACTS.iterdir() if p.name[:1].isdigit()} if ARTIFACTS.exists() else set()
+
+
+def bootstrap(*args: str) -> tuple[int, str]:
+    before = runs()
+    proc = subprocess.run([sys.executable, "bootstrap.py", *args], cwd=PROJECT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert runs() == before, "a playbook run was started"
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out, out
+    return proc.returncode, out
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    spec = InventorySpec(name="bad", node_network="10.20.0.0/24", first_ip="10.20.0.11", control_planes=1, workers=3)
+    return write_inventory(spec, tmp_path / "bad")
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_no_inventory():
+    code, out = bootstrap()
+    assert code == 2 and "--inventory NAME" in out
+
+
+def test_unknown_inventory():
+    code, out = bootstrap("--inventory", "lab999")
+    assert code == 2 and "inventory 'lab999' not found" in out and "lab100" in out
+
+
+def test_yaml_syntax_error(inventory):
+    edit(inventory / "hosts.yml", "wk001: {node_ip: 10.20.0.12}", "wk001: {node_ip: 10.20.0.12")
+    code, out = bootstrap("--inventory", str(inventory))
+    assert code == 2 and f"{inventory / 'hosts.yml'}:" in out and "YAML syntax error" in out
+
+
+def test_duplicate_ip(inventory):
+    edit(inventory / "hosts.yml", "wk002: {node_ip: 10.20.0.13}", "wk002: {node_ip: 10.20.0.12}")
+    code, out = bootstrap("--inventory", str(inventory))
+    assert code == 2 and "host wk002: node_ip 10.20.0.12 is already used by wk001" in out
+
+
+def test_cidr_overlap(inventory):
+    edit(inventory / "group_vars/all.yml", "cluster_pod_cidr: 192.168.0.0/16", "cluster_pod_cidr: 10.20.0.0/16")
+    code, out = bootstrap("--inventory", str(inventory))
+    assert code == 2 and "cluster_node_network 10.20.0.0/24 overlaps cluster_pod_cidr 10.20.0.0/16" in out
+
+
+def test_even_control_planes(inventory):
+    edit(inventory / "hosts.yml", "cp01: {node_ip: 10.20.0.11}", "cp01: {node_ip: 10.20.0.11}\n        cp02: {node_ip: 10.20.0.30}")
+    code, out = bootstrap("--inventory", str(inventory))
+    assert code == 2 and "group control_plane: has 2 hosts" in out
+
+
+def test_string_boolean(inventory):
+    edit(inventory / "group_vars/all.yml", "cluster_package_cache_enabled: true", "cluster_package_cache_enabled: 'false'")
+    code, out = bootstrap("--inventory", str(inventory))
+    assert code == 2 and "cluster_package_cache_enabled: is str 'false', must be bool" in out
+
+
+def test_empty_inventory(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "hosts.yml").write_text("all:\n  hosts: {}\n")
+    code, out = bootstrap("--inventory", str(tmp_path / "empty"))
+    assert code == 2 and "has no hosts" in out
+
+
+def test_unknown_role():
+    code, out = bootstrap("--inventory", "lab100", "--role", "kubelet")
+    assert code == 2 and "unknown role 'kubelet'; roles in site.yml: preflight, package_cache, base" in out
+
+
+def test_unknown_phase():
+    code, out = bootstrap("--inventory", "lab100", "--phase", "everything")
+    assert code == 2 and "unknown phase 'everything'; phases in site.yml: nodes" in out
+
+
+def test_role_and_phase_together():
+    code, out = bootstrap("--inventory", "lab100", "--role", "base", "--phase", "nodes")
+    assert code == 2 and "not allowed with argument" in out
+
+
+def test_missing_ssh_key(inventory):
+    (inventory / "group_vars/all.yml").write_text(
+        (inventory / "group_vars/all.yml").read_text() + "ansible_ssh_private_key_file: /nonexistent/id_ed25519\n")
+    code, out = bootstrap("--inventory", str(inventory))
+    assert code == 2 and "SSH key /nonexistent/id_ed25519 (ansible_ssh_private_key_file) does not exist" in out
+    assert "host cp01" in out
+
+
+def test_lab_up_with_no_nodes():
+    code, out = bootstrap("lab", "up", "--nodes", "0")
+    assert code == 2 and "--nodes must be at least 1" in out
+
+
+def test_generate_too_many_nodes(tmp_path):
+    code, out = bootstrap("inventory", "generate", str(tmp_path / "x"), "--node-network", "10.20.0.0/28",
+                          "--first-ip", "10.20.0.2", "--workers", "20")
+    assert code == 2 and "21 nodes from 10.20.0.2 do not fit in 10.20.0.0/28" in out
+
+
+def test_bad_forks_value():
+    code, out = bootstrap("--inventory", "lab100", "--forks", "many")
+    assert code == 2 and "invalid int value: 'many'" in out
