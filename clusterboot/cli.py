@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     lab_commands.add_parser("status", help="list the lab's containers")
     lab_commands.add_parser("down", help="remove the lab's containers, network, inventory and keys")
 
+    submit = commands.add_parser("submit", help="submit a job from spark_jobs/ to the cluster; its exit status is ours")
+    submit.add_argument("job", help="a job name: word_count, classification, regression, dl_training, data_generator")
+    submit.add_argument("job_args", nargs=argparse.REMAINDER, help="the job's own arguments (after an optional --)")
+    # Its own dest: a subparser option with the top-level's dest would reset the top-level value.
+    submit.add_argument("--inventory", "-i", dest="submit_inventory", help="a name under inventory/ or a path")
+
     inventory = commands.add_parser("inventory", help="generate or check an inventory")
     inventory_commands = inventory.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
     generate = inventory_commands.add_parser("generate", help="write a lab100-style inventory")
@@ -89,6 +95,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _lab(args)
     if args.command == "inventory":
         return _inventory(args)
+    if args.command == "submit":
+        return _submit(args)
     if args.inventory is None:
         parser.print_usage(sys.stderr)
         raise UserError("say which inventory to bootstrap: --inventory NAME (a folder under inventory/) or a path")
@@ -115,6 +123,28 @@ def _run_site(args: argparse.Namespace) -> int:
     print(summary.render(outcome.state, outcome.artifacts, sys.argv[1:], outcome.rc))
     if outcome.rc != 0:
         raise RunFailed(f"ansible-playbook exited {outcome.rc} ({outcome.status}); see the summary above")
+    whole_flow = not (args.role or args.phase or args.tags or args.skip_tags or args.limit or args.check)
+    if whole_flow:
+        from clusterboot import submit
+
+        submit.run_configured_jobs(submit.Cluster.from_inventory(hostvars, groups))
+    return EXIT_OK
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from clusterboot import inventory, submit
+
+    name = args.submit_inventory or args.inventory
+    if name is None:
+        raise UserError("say which cluster to submit to: --inventory NAME")
+    path = inventory.resolve(name)
+    inventory.check(path)
+    cluster = submit.Cluster.from_inventory(*inventory.load(path))
+    job_args = args.job_args[1:] if args.job_args[:1] == ["--"] else args.job_args
+    result = submit.submit(cluster, args.job, job_args)
+    print(submit.report(args.job, result))
+    if result.rc != 0:
+        raise RunFailed(f"job {args.job} exited {result.rc}; see {result.log}")
     return EXIT_OK
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -35,6 +37,10 @@ LAB_OVERRIDES = {
     "cluster_manage_network": "false",
     "cluster_package_source": "distro",
     "cluster_package_cache_enabled": "false",
+    # A lab registry serves plain HTTP, trusted by name.
+    "cluster_registry_insecure": "true",
+    # No Kubernetes control plane can be formed in containers: Spark's own cluster manager runs the jobs.
+    "cluster_spark_manager": "standalone",
     "preflight_check_product_uuid": "false",
 }
 
@@ -59,6 +65,11 @@ class LabConfig:
         return (self.inventory_root or self.project_dir / "inventory") / self.name
 
     @property
+    def shared_data_dir(self) -> Path:
+        """Mounted at the same path in every node: the lab's stand-in for NFS, so job paths mean the same everywhere."""
+        return self.state_dir / self.name / "data"
+
+    @property
     def ssh_key(self) -> Path:
         return self.state_dir / self.name / "id_ed25519"
 
@@ -75,6 +86,12 @@ def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: boo
         LAB_OVERRIDES,
         cluster_package_cache_enabled="true" if package_cache else "false",
         ansible_ssh_private_key_file=str(cfg.ssh_key),
+        cluster_shared_data_dir=str(cfg.shared_data_dir),
+        # After a full bootstrap the runner submits these: the seed's word count on a generated corpus.
+        spark_submit_jobs=json.dumps([
+            ["data_generator", "text", f"{cfg.shared_data_dir}/corpus", "--lines", "20000", "--partitions", "4"],
+            ["word_count", f"{cfg.shared_data_dir}/corpus", f"{cfg.shared_data_dir}/word-counts"],
+        ]),
         ansible_ssh_common_args=f'"-o UserKnownHostsFile={cfg.known_hosts}"',
     )
     return InventorySpec(
@@ -90,6 +107,8 @@ def up(cfg: LabConfig, nodes: int, control_planes: int = 1, package_cache: bool 
     ensure_engine(cfg.state_dir)
     _raise_host_limits(log)
     public_key = _ensure_ssh_key(cfg)
+    cfg.shared_data_dir.mkdir(parents=True, exist_ok=True)
+    cfg.shared_data_dir.chmod(0o1777)  # executors write as the nodes' spark user
     image = ensure_node_image(cfg.state_dir, public_key, log=log)
     _ensure_network(cfg)
     wanted = {f"{cfg.name}-{name}": (name, ip) for _, name, ip in host_addresses(spec)}
@@ -134,13 +153,12 @@ def down(cfg: LabConfig, log=print) -> int:
         removed = len(containers)
         if docker("network", "ls", "-q", "--filter", f"name=^{cfg.network}$").strip():
             docker("network", "rm", cfg.network)
-    for path in (cfg.known_hosts, cfg.ssh_key, cfg.ssh_key.with_suffix(".pub")):
-        path.unlink(missing_ok=True)
+    shutil.rmtree(cfg.state_dir / cfg.name, ignore_errors=True)  # keys, known_hosts, shared data
     if cfg.inventory_dir.exists():
         for file in sorted(cfg.inventory_dir.rglob("*"), reverse=True):
             file.rmdir() if file.is_dir() else file.unlink()
         cfg.inventory_dir.rmdir()
-    log(f"removed {removed} containers, network {cfg.network}, inventory and keys")
+    log(f"removed {removed} containers, network {cfg.network}, inventory, keys and shared data")
     return removed
 
 
@@ -159,6 +177,7 @@ def _run_node(cfg: LabConfig, image: str, container: str, hostname: str, ip: str
     docker(
         "run", "-d", "--name", container, "--hostname", hostname, "--network", cfg.network, "--ip", ip,
         "--label", f"{LABEL}={cfg.name}", *NODE_RUN_FLAGS,
+        "-v", f"{cfg.shared_data_dir}:{cfg.shared_data_dir}:rw",
         # systemd takes the machine-id from container_uuid once it knows it is in a container;
         # otherwise, on a KVM host, every node copies the host's DMI uuid.
         "--env", "container=docker", "--env", f"container_uuid={uuid.uuid4()}", image,

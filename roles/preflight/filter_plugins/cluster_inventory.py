@@ -25,8 +25,11 @@ CLUSTER_VARIABLES: dict[str, type] = {
     "cluster_manage_network": bool,
     "cluster_package_source": str,
     "cluster_package_cache_enabled": bool,
+    "cluster_registry_insecure": bool,
+    "cluster_spark_manager": str,
 }
 PACKAGE_SOURCES = ("upstream", "distro")
+SPARK_MANAGERS = ("kubernetes", "standalone")
 
 
 def _type_name(value: Any) -> str:
@@ -50,6 +53,9 @@ def _type_errors(cluster: Mapping[str, Any]) -> list[str]:
             errors.append(f"{name}: is {_type_name(value)} {repr(str(value)) if isinstance(value, str) else repr(value)}, must be {wanted.__name__}{hint}")
     if isinstance(cluster.get("cluster_package_source"), str) and cluster["cluster_package_source"] not in PACKAGE_SOURCES:
         errors.append(f"cluster_package_source: {cluster['cluster_package_source']!r} is not one of {', '.join(PACKAGE_SOURCES)}")
+    manager = cluster.get("cluster_spark_manager")
+    if isinstance(manager, str) and manager not in SPARK_MANAGERS:
+        errors.append(f"cluster_spark_manager: {manager!r} is not one of {', '.join(SPARK_MANAGERS)}")
     return errors
 
 

@@ -1,0 +1,224 @@
+"""Submit a PySpark job from spark_jobs/ to the cluster the inventory describes, and report its outcome."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from clusterboot.errors import RunFailed, UserError
+from clusterboot.runner import new_artifacts_dir
+from clusterboot.spark_env import spark_submit_env, spark_submit_path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+JOBS_DIR = PROJECT_DIR / "spark_jobs"
+IMAGE_JOBS_DIR = "/opt/spark/jobs/spark_jobs"  # where the spark_image role bakes the jobs in
+STANDALONE_PYTHON = "/opt/spark/venv/bin/python"  # where the spark_standalone role installs PySpark
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What submission needs from the inventory."""
+
+    name: str
+    manager: str
+    master_ip: str
+    worker_ips: dict[str, str]
+    settings: dict
+
+    @classmethod
+    def from_inventory(cls, hostvars: dict[str, dict], groups: dict[str, list[str]]) -> Cluster:
+        control_plane = groups["control_plane"][0]
+        settings = hostvars[control_plane]
+        return cls(
+            name=settings["cluster_name"], manager=settings.get("cluster_spark_manager", "kubernetes"),
+            master_ip=str(settings["node_ip"]),
+            worker_ips={h: str(hostvars[h]["node_ip"]) for h in groups.get("workers", [])}, settings=settings,
+        )
+
+
+def available_jobs() -> list[str]:
+    return sorted(p.stem for p in JOBS_DIR.glob("*.py") if p.stem not in ("__init__", "session", "ml_common"))
+
+
+def app_name(job: str) -> str:
+    """A DNS-1123 label: Kubernetes names the driver pod after it."""
+    name = re.sub(r"[^a-z0-9-]+", "-", job.lower()).strip("-")
+    return (name or "job")[:40]
+
+
+def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], image: str) -> list[str]:
+    """spark-submit arguments for cluster mode on Kubernetes, from the inventory's spark_submit_* settings."""
+    s = cluster.settings
+    name = app_name(job)
+    conf = {
+        "spark.kubernetes.namespace": s.get("spark_submit_namespace", "spark"),
+        "spark.kubernetes.authenticate.driver.serviceAccountName": s.get("spark_submit_service_account", "spark"),
+        "spark.kubernetes.container.image": image,
+        "spark.kubernetes.container.image.pullPolicy": s.get("spark_submit_pull_policy", "IfNotPresent"),
+        "spark.kubernetes.driver.pod.name": f"{name}-driver",
+        "spark.kubernetes.submission.waitAppCompletion": "true",
+        "spark.executor.instances": str(s.get("spark_submit_executor_instances", 2)),
+        "spark.driver.cores": str(s.get("spark_submit_driver_cores", 1)),
+        "spark.driver.memory": s.get("spark_submit_driver_memory", "1g"),
+        "spark.executor.cores": str(s.get("spark_submit_executor_cores", 1)),
+        "spark.executor.memory": s.get("spark_submit_executor_memory", "1g"),
+    }
+    for claim in s.get("spark_submit_pvc_mounts", []):
+        for role in ("driver", "executor"):
+            prefix = f"spark.kubernetes.{role}.volumes.persistentVolumeClaim.{claim['name']}"
+            conf[f"{prefix}.options.claimName"] = claim["claim"]
+            conf[f"{prefix}.mount.path"] = claim["path"]
+            conf[f"{prefix}.mount.readOnly"] = str(claim.get("read_only", False)).lower()
+    args = ["--master", f"k8s://https://{cluster.master_ip}:6443", "--deploy-mode", "cluster", "--name", name]
+    for key, value in conf.items():
+        args += ["--conf", f"{key}={value}"]
+    return args + [f"local://{IMAGE_JOBS_DIR}/{job}.py", *job_args]
+
+
+def standalone_submit_args(cluster: Cluster, job: str, job_args: list[str], jobs_zip: Path) -> list[str]:
+    """Client mode from the controller: the driver runs here, executors on the workers."""
+    port = cluster.settings.get("spark_standalone_master_port", 7077)
+    conf = {
+        "spark.driver.host": driver_address_towards(cluster.master_ip, port),
+        "spark.pyspark.python": STANDALONE_PYTHON,
+        "spark.pyspark.driver.python": sys.executable,
+        "spark.executor.cores": str(cluster.settings.get("spark_submit_executor_cores", 1)),
+        "spark.executor.memory": cluster.settings.get("spark_submit_executor_memory", "1g"),
+    }
+    args = ["--master", f"spark://{cluster.master_ip}:{port}", "--deploy-mode", "client", "--name", app_name(job),
+            "--py-files", str(jobs_zip)]
+    for key, value in conf.items():
+        args += ["--conf", f"{key}={value}"]
+    return args + [str(JOBS_DIR / f"{job}.py"), *job_args]
+
+
+def driver_address_towards(ip: str, port: int) -> str:
+    """The controller's own address on the route to the master (a UDP connect sends no packet)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((ip, port))
+        return probe.getsockname()[0]
+
+
+def jobs_zip(directory: Path) -> Path:
+    path = directory / "spark_jobs.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for file in JOBS_DIR.glob("*.py"):
+            archive.write(file, f"spark_jobs/{file.name}")
+    return path
+
+
+def fetch_json(url: str, timeout: float = 5.0) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (lab/cluster URL from inventory)
+        return json.loads(response.read())
+
+
+def check_ready(cluster: Cluster) -> None:
+    """Name what is missing before the first submit."""
+    if cluster.manager == "standalone":
+        url = f"http://{cluster.master_ip}:{cluster.settings.get('spark_standalone_master_webui_port', 8080)}/json/"
+        try:
+            status = fetch_json(url)
+        except OSError as err:
+            raise UserError(f"Spark master at {url} does not answer ({err}); run --phase spark first") from None
+        alive = {w["host"] for w in status.get("workers", []) if w.get("state") == "ALIVE"}
+        missing = sorted(h for h, ip in cluster.worker_ips.items() if ip not in alive)
+        if missing:
+            raise UserError(f"Spark workers not registered with the master: {', '.join(missing)}")
+        return
+    image_file = PROJECT_DIR / ".artifacts" / f"spark-image-{cluster.name}.txt"
+    if not image_file.exists():
+        raise UserError(f"no Spark image recorded in {image_file}; run --role spark_image first")
+    kubeconfig = PROJECT_DIR / ".artifacts" / f"kubeconfig-{cluster.name}"
+    checks = [
+        (["auth", "can-i", "create", "pods", "--as=system:serviceaccount:spark:spark", "-n", "spark"], "yes",
+         "service account spark:spark cannot create pods; run --role spark_namespace"),
+        (["get", "pvc", "-n", "spark", "-o", "jsonpath={.items[*].status.phase}"], None,
+         "PVCs in namespace spark are not all Bound"),
+    ]
+    for args, expected, problem in checks:
+        proc = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
+                              check=False)
+        out = proc.stdout.strip()
+        ok = proc.returncode == 0 and (out == expected if expected else all(p == "Bound" for p in out.split()))
+        if not ok:
+            raise UserError(f"{problem} (kubectl {' '.join(args)}: {out or proc.stderr.strip()})")
+
+
+def executor_hosts(cluster: Cluster, app_id: str) -> dict[str, int]:
+    """Standalone: how many of the app's executors each worker ran, from the workers' own JSON."""
+    port = cluster.settings.get("spark_standalone_worker_webui_port", 8081)
+    counts = {}
+    for host, ip in cluster.worker_ips.items():
+        try:
+            status = fetch_json(f"http://{ip}:{port}/json/")
+        except OSError:
+            continue
+        ran = [e for e in status.get("finishedexecutors", []) + status.get("executors", []) if e.get("appid") == app_id]
+        if ran:
+            counts[host] = len(ran)
+    return counts
+
+
+@dataclass
+class SubmitResult:
+    rc: int
+    log: Path
+    seconds: float
+    app_id: str | None
+    executors: dict[str, int]
+
+
+def submit(cluster: Cluster, job: str, job_args: list[str]) -> SubmitResult:
+    if job not in available_jobs():
+        raise UserError(f"unknown job {job!r}; jobs in spark_jobs/: {', '.join(available_jobs())}")
+    check_ready(cluster)
+    run_dir = new_artifacts_dir(f"submit-{app_name(job)}")
+    if cluster.manager == "standalone":
+        args = standalone_submit_args(cluster, job, job_args, jobs_zip(run_dir))
+    else:
+        image = (PROJECT_DIR / ".artifacts" / f"spark-image-{cluster.name}.txt").read_text().strip()
+        args = kubernetes_submit_args(cluster, job, job_args, image)
+    log = run_dir / "driver.log"
+    started = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.run([spark_submit_path(), *args], stdout=out, stderr=subprocess.STDOUT,
+                              env=spark_submit_env(), check=False)
+    seconds = time.monotonic() - started
+    text = log.read_text(errors="replace")
+    if cluster.manager == "kubernetes":
+        _fetch_driver_log(cluster, app_name(job), log)
+    match = re.search(r"app ID (app-[\w-]+)", text)
+    app_id = match.group(1) if match else None
+    executors = executor_hosts(cluster, app_id) if cluster.manager == "standalone" and app_id else {}
+    return SubmitResult(proc.returncode, log, seconds, app_id, executors)
+
+
+def _fetch_driver_log(cluster: Cluster, name: str, log: Path) -> None:
+    kubeconfig = PROJECT_DIR / ".artifacts" / f"kubeconfig-{cluster.name}"
+    pod = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "-n", "spark", "logs", f"{name}-driver"],
+                         capture_output=True, text=True, check=False)
+    log.with_name("driver-pod.log").write_text(pod.stdout + pod.stderr)
+
+
+def report(job: str, result: SubmitResult) -> str:
+    where = ", ".join(f"{h}: {n}" for h, n in sorted(result.executors.items())) or "not reported"
+    return (f"job {job}: exit {result.rc} after {result.seconds:.1f}s; app {result.app_id or '?'}; "
+            f"executors by worker: {where}; driver log: {result.log}")
+
+
+def run_configured_jobs(cluster: Cluster) -> None:
+    """The inventory's spark_submit_jobs, in order, after a full bootstrap."""
+    for entry in cluster.settings.get("spark_submit_jobs", []):
+        job, *job_args = [str(a) for a in entry]
+        result = submit(cluster, job, job_args)
+        print(report(job, result))
+        if result.rc != 0:
+            raise RunFailed(f"job {job} failed; see {result.log}")

@@ -1,0 +1,64 @@
+"""The spark-submit arguments generated for inventory/lab100, checked against Spark-on-Kubernetes needs."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from clusterboot import inventory, submit
+
+LAB100 = Path(__file__).resolve().parent.parent / "inventory" / "lab100"
+IMAGE = "cp01:5000/spark:0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def lab100() -> submit.Cluster:
+    return submit.Cluster.from_inventory(*inventory.load(LAB100))
+
+
+def confs(args: list[str]) -> dict[str, str]:
+    pairs = [args[i + 1] for i, a in enumerate(args) if a == "--conf"]
+    return dict(p.split("=", 1) for p in pairs)
+
+
+def test_kubernetes_arguments_for_lab100(lab100):
+    args = submit.kubernetes_submit_args(lab100, "word_count", ["/srv/spark-data/in", "/srv/spark-data/out"], IMAGE)
+    assert args[:6] == ["--master", "k8s://https://10.20.0.11:6443", "--deploy-mode", "cluster", "--name", "word-count"]
+    conf = confs(args)
+    assert conf["spark.kubernetes.namespace"] == "spark"
+    assert conf["spark.kubernetes.authenticate.driver.serviceAccountName"] == "spark"
+    assert conf["spark.kubernetes.container.image"] == IMAGE
+    assert conf["spark.kubernetes.container.image.pullPolicy"] == "IfNotPresent"
+    assert conf["spark.kubernetes.submission.waitAppCompletion"] == "true"
+    assert conf["spark.executor.instances"] == "99"
+    for role in ("driver", "executor"):
+        prefix = f"spark.kubernetes.{role}.volumes.persistentVolumeClaim.spark-data"
+        assert conf[f"{prefix}.options.claimName"] == "spark-data"
+        assert conf[f"{prefix}.mount.path"] == "/srv/spark-data"
+    # The application is a path inside the image, followed by the job's own arguments.
+    assert args[-3:] == ["local:///opt/spark/jobs/spark_jobs/word_count.py", "/srv/spark-data/in", "/srv/spark-data/out"]
+
+
+@pytest.mark.parametrize("job", ["word_count", "classification", "regression", "dl_training", "data_generator"])
+def test_app_and_driver_pod_names_are_dns_labels(lab100, job):
+    conf = confs(submit.kubernetes_submit_args(lab100, job, [], IMAGE))
+    for name in (submit.app_name(job), conf["spark.kubernetes.driver.pod.name"]):
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 63
+
+
+def test_every_job_has_a_file_baked_into_the_image(lab100):
+    for job in submit.available_jobs():
+        assert (submit.JOBS_DIR / f"{job}.py").exists()
+    assert submit.available_jobs() == ["classification", "data_generator", "dl_training", "regression", "word_count"]
+
+
+def test_standalone_arguments(tmp_path):
+    cluster = submit.Cluster(name="t", manager="standalone", master_ip="127.0.0.1", worker_ips={},
+                             settings={"spark_submit_executor_memory": "512m"})
+    args = submit.standalone_submit_args(cluster, "word_count", ["in", "out"], tmp_path / "jobs.zip")
+    conf = confs(args)
+    assert args[:4] == ["--master", "spark://127.0.0.1:7077", "--deploy-mode", "client"]
+    assert conf["spark.driver.host"] == "127.0.0.1"  # the controller's address on the route to the master
+    assert conf["spark.pyspark.python"] == "/opt/spark/venv/bin/python"
+    assert conf["spark.executor.memory"] == "512m"
+    assert args[-3:] == [str(submit.JOBS_DIR / "word_count.py"), "in", "out"]
