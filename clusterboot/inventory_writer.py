@@ -79,6 +79,9 @@ def render_group_vars(spec: InventorySpec) -> str:
         "cluster_package_cache_enabled": "true",
         "cluster_registry_insecure": "false",
         "cluster_spark_manager": "kubernetes",
+        "cluster_kubernetes_version": '"1.34.2"',
+        # Shared data for Spark pods: NFS from the first control plane (any NFS server will do).
+        "spark_namespace_nfs_server": '"{{ hostvars[groups.control_plane[0]].node_ip }}"',
         "cluster_shared_data_dir": "/srv/spark-data",
         "spark_submit_executor_instances": str(max(1, spec.workers)),
         "spark_submit_pvc_mounts": "[{name: spark-data, claim: spark-data, path: /srv/spark-data}]",
