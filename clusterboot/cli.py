@@ -71,6 +71,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forks", type=int, help="parallel hosts (default from ansible.cfg: 100)")
     parser.add_argument("--verbose", "-v", action="count", default=0, help="print the ansible-playbook command; -vv.. more")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress, only the summary")
+    parser.add_argument("--no-jobs", action="store_true", help="do not submit the inventory's spark_submit_jobs after")
 
 
 def main(argv: list[str]) -> int:
@@ -123,7 +124,8 @@ def _run_site(args: argparse.Namespace) -> int:
     print(summary.render(outcome.state, outcome.artifacts, sys.argv[1:], outcome.rc))
     if outcome.rc != 0:
         raise RunFailed(f"ansible-playbook exited {outcome.rc} ({outcome.status}); see the summary above")
-    whole_flow = not (args.role or args.phase or args.tags or args.skip_tags or args.limit or args.check)
+    whole_flow = not (args.role or args.phase or args.tags or args.skip_tags or args.limit or args.check
+                      or args.no_jobs)
     if whole_flow:
         from clusterboot import submit
 
