@@ -11,7 +11,7 @@ from pyspark.ml.feature import VectorAssembler
 from pyspark.sql import DataFrame
 
 from spark_jobs.ml_common import ml_parser, select_numeric, split
-from spark_jobs.session import session_from_args, write_json_record
+from spark_jobs.session import session_from_args, publish_metrics
 
 METRICS = {"accuracy": "accuracy", "f1": "f1", "precision": "weightedPrecision", "recall": "weightedRecall"}
 
@@ -45,8 +45,7 @@ def main(argv: list[str]) -> int:
         df = spark.read.csv(args.input, header=True, inferSchema=True)
         model, metrics = train_and_evaluate(df, args.features.split(","), args.label, args.train_fraction, args.seed)
         model.write().overwrite().save(args.model_out)
-        write_json_record(spark, metrics, args.metrics_out)
-        print(f"metrics: {metrics}")
+        publish_metrics(spark, metrics, args.metrics_out)
     finally:
         spark.stop()
     return 0

@@ -13,7 +13,7 @@ import sys
 from pyspark.ml.torch.distributor import TorchDistributor
 from pyspark.sql import DataFrame
 
-from spark_jobs.session import add_session_arguments, session_from_args, write_json_record
+from spark_jobs.session import add_session_arguments, session_from_args, publish_metrics
 
 
 def to_arrays(df: DataFrame, feature_cols: list[str], label_col: str) -> tuple[list[list[float]], list[float]]:
@@ -102,8 +102,7 @@ def main(argv: list[str]) -> int:
                      args.epochs, args.batch_size, args.learning_rate, args.seed)
         torch.save({k: torch.tensor(v) for k, v in result["state_dict"].items()}, args.model_out)
         metrics = {k: result[k] for k in ("losses", "test_accuracy", "processes")}
-        write_json_record(spark, metrics, args.metrics_out)
-        print(f"metrics: {metrics}")
+        publish_metrics(spark, metrics, args.metrics_out)
     finally:
         spark.stop()
     return 0

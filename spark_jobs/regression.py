@@ -11,7 +11,7 @@ from pyspark.ml.regression import LinearRegression
 from pyspark.sql import DataFrame
 
 from spark_jobs.ml_common import ml_parser, select_numeric, split
-from spark_jobs.session import session_from_args, write_json_record
+from spark_jobs.session import session_from_args, publish_metrics
 
 
 def build_pipeline(feature_cols: list[str], label_col: str) -> Pipeline:
@@ -46,8 +46,7 @@ def main(argv: list[str]) -> int:
         df = spark.read.csv(args.input, header=True, inferSchema=True)
         _, predictions, metrics = fit(df, args.features.split(","), args.label, args.train_fraction, args.seed)
         predictions.write.mode("overwrite").parquet(args.predictions_out)
-        write_json_record(spark, metrics, args.metrics_out)
-        print(f"metrics: {metrics}")
+        publish_metrics(spark, metrics, args.metrics_out)
     finally:
         spark.stop()
     return 0

@@ -36,6 +36,7 @@ def session_from_args(app_name: str, args: argparse.Namespace) -> SparkSession:
     return build_session(app_name, args.master, parse_conf(args.conf))
 
 
-def write_json_record(spark: SparkSession, record: dict, path: str) -> None:
-    """One JSON record through Spark's writer, so hdfs:// and s3a:// paths work like local ones."""
-    spark.createDataFrame([record]).coalesce(1).write.mode("overwrite").json(path)
+def publish_metrics(spark: SparkSession, metrics: dict, path: str) -> None:
+    """Metrics as one JSON record through Spark's writer (so hdfs:// and s3a:// work), and on stdout."""
+    spark.createDataFrame([metrics]).coalesce(1).write.mode("overwrite").json(path)
+    print(f"metrics: {metrics}")
