@@ -41,6 +41,9 @@ LAB_OVERRIDES = {
     "cluster_registry_insecure": "true",
     # No Kubernetes control plane can be formed in containers: Spark's own cluster manager runs the jobs.
     "cluster_spark_manager": "standalone",
+    # The driver runs as root on this machine and creates output folders on the shared folder as root:
+    # executors must be root too to write into them.
+    "spark_standalone_user": "root",
     "preflight_check_product_uuid": "false",
 }
 
