@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     work = Path(args.workdir)
     shutil.rmtree(work, ignore_errors=True)
-    spark = build_session("spark-jobs-bench", args.master, {"spark.ui.enabled": "false"})
+    spark = build_session("spark-jobs-bench", args.master, {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"})
     lines = int(args.gigabytes * 1e9 / TEXT_BYTES_PER_LINE)
     rows = int(args.gigabytes * 1e9 / CSV_BYTES_PER_ROW)
     results = {}

@@ -19,8 +19,13 @@ class PlayInfo:
 
 
 def read_plays(site: Path) -> list[PlayInfo]:
+    """Every play in order, following import_playbook."""
     plays = []
     for play in yaml.safe_load(site.read_text()) or []:
+        imported = play.get("ansible.builtin.import_playbook") or play.get("import_playbook")
+        if imported:
+            plays += read_plays(site.parent / imported)
+            continue
         entries = [r if isinstance(r, dict) else {"role": r} for r in play.get("roles", [])]
         phase = next((e["tags"][1] for e in entries if len(e.get("tags", [])) > 1), "")
         plays.append(PlayInfo(name=play.get("name", ""), hosts=play["hosts"], phase=phase,
