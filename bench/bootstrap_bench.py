@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(PROJECT))  # run as a script: the project packages come from here
 
-from clusterboot.lab import lab  # noqa: E402
+from clusterboot.lab import lab
 
 PYTHON = sys.executable
 # Stock Ansible: no project ansible.cfg (default forks 5, no pipelining, no fact cache), roles found.

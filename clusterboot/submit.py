@@ -116,7 +116,7 @@ def jobs_zip(directory: Path) -> Path:
 
 
 def fetch_json(url: str, timeout: float = 5.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (lab/cluster URL from inventory)
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
 
 

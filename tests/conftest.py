@@ -6,7 +6,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from clusterboot.lab import lab  # noqa: E402  (needs the path above)
+from clusterboot.lab import lab
 
 
 @pytest.fixture(scope="session")
