@@ -108,8 +108,7 @@ def _run_site(args: argparse.Namespace) -> int:
     from clusterboot import inventory, playbook_map, runner, summary
 
     path = inventory.resolve(args.inventory)
-    inventory.check(path)
-    hostvars, groups = inventory.load(path)
+    hostvars, groups = inventory.check(path)
     _check_ssh_keys(hostvars)
     site = PROJECT_DIR / "playbooks" / "site.yml"
     plays = playbook_map.read_plays(site)
@@ -140,8 +139,7 @@ def _submit(args: argparse.Namespace) -> int:
     if name is None:
         raise UserError("say which cluster to submit to: --inventory NAME")
     path = inventory.resolve(name)
-    inventory.check(path)
-    cluster = submit.Cluster.from_inventory(*inventory.load(path))
+    cluster = submit.Cluster.from_inventory(*inventory.check(path))
     job_args = args.job_args[1:] if args.job_args[:1] == ["--"] else args.job_args
     result = submit.submit(cluster, args.job, job_args)
     print(submit.report(args.job, result))
@@ -193,6 +191,6 @@ def _inventory(args: argparse.Namespace) -> int:
     from clusterboot import inventory
 
     path = inventory.resolve(args.inventory)
-    nodes = inventory.check(path)
+    nodes = len(inventory.check(path)[1].get("k8s_cluster", []))
     print(f"inventory {path.name}: {nodes} nodes, no problems found")
     return EXIT_OK

@@ -61,14 +61,10 @@ def _checks_module() -> ModuleType:
     return module
 
 
-def errors(path: Path) -> list[str]:
+def check(path: Path) -> tuple[dict[str, dict], dict[str, list[str]]]:
+    """Load and check: raise UserError listing every problem, else return (hostvars, groups)."""
     hostvars, groups = load(path)
-    return _checks_module().cluster_inventory_errors(hostvars, groups)
-
-
-def check(path: Path) -> int:
-    """Raise UserError listing every problem; return the node count when the inventory is consistent."""
-    problems = errors(path)
+    problems = _checks_module().cluster_inventory_errors(hostvars, groups)
     if problems:
         raise UserError(f"inventory {path.name} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
-    return len(load(path)[1].get("k8s_cluster", []))
+    return hostvars, groups

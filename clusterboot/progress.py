@@ -30,7 +30,6 @@ class RunState:
 
     hosts: dict[str, HostResult] = field(default_factory=dict)
     play: str = ""
-    play_hosts: int = 0
     task: str = ""
     task_done: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)

@@ -33,7 +33,7 @@ def ensure_engine(state_dir: Path, wait_seconds: float = 60.0) -> str:
     if os.geteuid() != 0:
         raise UserError("no Docker engine answers and you are not root: start Docker, or run as root so the lab can start one")
     if shutil.which("dockerd") is None:
-        _apt_install(["docker.io"])
+        apt_install(["docker.io"])
     state_dir.mkdir(parents=True, exist_ok=True)
     log = (state_dir / "dockerd.log").open("ab")
     proc = subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -48,21 +48,7 @@ def ensure_engine(state_dir: Path, wait_seconds: float = 60.0) -> str:
     raise UserError(f"dockerd did not come up; see {state_dir / 'dockerd.log'}")
 
 
-def stop_owned_engine(state_dir: Path) -> bool:
-    """Stop dockerd only if the lab started it (its pid file is ours)."""
-    pid_file = state_dir / "dockerd.pid"
-    if not pid_file.exists():
-        return False
-    pid = int(pid_file.read_text().strip())
-    try:
-        os.kill(pid, 15)
-    except ProcessLookupError:
-        pass
-    pid_file.unlink()
-    return True
-
-
-def _apt_install(packages: list[str]) -> None:
+def apt_install(packages: list[str]) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
         if subprocess.run(cmd, env=env, capture_output=True, check=False).returncode != 0:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from clusterboot.errors import UserError
 from clusterboot.inventory_writer import InventorySpec, host_addresses, write_inventory
-from clusterboot.lab.docker_engine import docker, ensure_engine
+from clusterboot.lab.docker_engine import docker, engine_answers, ensure_engine
 from clusterboot.lab.node_image import ensure_node_image
 
 LABEL = "clusterboot.lab"
@@ -146,8 +145,6 @@ def status(cfg: LabConfig) -> list[tuple[str, str, str]]:
 
 def down(cfg: LabConfig, log=print) -> int:
     """Remove exactly the lab's containers (with their volumes), network, inventory and keys."""
-    from clusterboot.lab.docker_engine import engine_answers
-
     removed = 0
     if engine_answers():
         containers = _lab_containers(cfg)
@@ -245,4 +242,3 @@ def _wait_for_ssh(cfg: LabConfig, nodes: dict[str, tuple[str, str]], log, timeou
     if pending:
         raise UserError(f"{len(pending)} lab nodes did not answer SSH in {timeout:.0f}s: {', '.join(sorted(pending)[:5])}")
     log(f"all {len(nodes)} nodes answer SSH")
-    os.chmod(cfg.known_hosts, 0o644)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clusterboot.errors import UserError
-from clusterboot.lab.docker_engine import _apt_install, docker
+from clusterboot.lab.docker_engine import apt_install, docker
 
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
@@ -84,7 +84,7 @@ def ensure_node_image(state_dir: Path, public_key: str, log=print) -> NodeImage:
 
 def _build_base(state_dir: Path, tag: str) -> None:
     if shutil.which("debootstrap") is None:
-        _apt_install(["debootstrap"])
+        apt_install(["debootstrap"])
     rootfs = state_dir / "rootfs"
     shutil.rmtree(rootfs, ignore_errors=True)
     rootfs.parent.mkdir(parents=True, exist_ok=True)
