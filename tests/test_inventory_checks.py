@@ -73,6 +73,8 @@ BAD_INVENTORIES = [
      ["cluster_name: missing"]),
     ("group_vars/all.yml", "cluster_pod_cidr: 192.168.0.0/16", "cluster_pod_cidr: 192.168.0.0/33",
      ["cluster_pod_cidr", "'192.168.0.0/33' is not a network in CIDR form"]),
+    ("group_vars/all.yml", "cluster_name: t\n", "cluster_name: t\ncluster_install_batch: -4\n",
+     ["cluster_install_batch: is -4, must be a whole number of nodes"]),
 ]
 @pytest.mark.parametrize("file,old,new,expected", BAD_INVENTORIES)
 def test_bad_inventory_is_named(inventory, capsys, file, old, new, expected):

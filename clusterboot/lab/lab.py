@@ -44,6 +44,9 @@ LAB_OVERRIDES = {
     # executors must be root too to write into them.
     "spark_standalone_user": "root",
     "preflight_check_product_uuid": "false",
+    # Every node shares this machine's two cores: 100 concurrent dpkg runs (each starting a nested dockerd)
+    # drove the load to 380. Installing in batches keeps the machine responsive.
+    "cluster_install_batch": "16",
 }
 
 

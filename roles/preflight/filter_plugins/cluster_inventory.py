@@ -53,6 +53,9 @@ def _type_errors(cluster: Mapping[str, Any]) -> list[str]:
             errors.append(f"{name}: is {_type_name(value)} {repr(str(value)) if isinstance(value, str) else repr(value)}, must be {wanted.__name__}{hint}")
     if isinstance(cluster.get("cluster_package_source"), str) and cluster["cluster_package_source"] not in PACKAGE_SOURCES:
         errors.append(f"cluster_package_source: {cluster['cluster_package_source']!r} is not one of {', '.join(PACKAGE_SOURCES)}")
+    batch = cluster.get("cluster_install_batch", 0)
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 0:
+        errors.append(f"cluster_install_batch: is {batch!r}, must be a whole number of nodes (0 = all at once)")
     manager = cluster.get("cluster_spark_manager")
     if isinstance(manager, str) and manager not in SPARK_MANAGERS:
         errors.append(f"cluster_spark_manager: {manager!r} is not one of {', '.join(SPARK_MANAGERS)}")
