@@ -10,6 +10,7 @@ A benchmark, not a test: it measures and reports, it asserts nothing, CI does no
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -23,6 +24,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))  # run as a script: the project packages come from here
 
 from clusterboot.lab import lab
+
+sys.path.insert(0, str(PROJECT / "bench"))
+import cache_stats  # noqa: E402
 
 PYTHON = sys.executable
 # Stock Ansible: no project ansible.cfg (default forks 5, no pipelining, no fact cache), roles found.
@@ -120,7 +124,11 @@ def bench(nodes: int, package_cache: bool, skip_spark: bool, tmp: Path) -> dict:
     result["lab_up_s"] = round(lab.up(cfg, nodes=nodes, package_cache=package_cache, log=lambda _: None), 1)
     phases = ["--phase", "nodes"] if skip_spark else ["--no-jobs"]
     result["first_converge"] = measure(cfg, phases)
+    if package_cache:
+        stats = cache_stats.parse(cache_stats.read_log(f"{cfg.name}-cp01"))
+        result["package_cache_stats"] = dataclasses.asdict(stats)
     result["noop_rerun"] = measure(cfg, phases)
+    result["noop_rerun_without_mitogen"] = measure(cfg, [*phases, "--mitogen", "off"])
     result["single_role_rerun"] = measure(cfg, ["--role", "container_runtime"])
     result["noop_nodes_project_cfg"] = measure(cfg, ["--phase", "nodes"])
     result["noop_nodes_stock_cfg"] = stock_noop(cfg, tmp)
@@ -131,15 +139,20 @@ def bench(nodes: int, package_cache: bool, skip_spark: bool, tmp: Path) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| nodes | cache | first converge s | no-op rerun s (changed) | --role container_runtime s | "
-            "controller ms/task-host | node ms/task-host | stock/project no-op wall | word count s |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| nodes | cache | first converge s | upstream MiB / served MiB | no-op rerun s (changed) | "
+            "no-op without Mitogen s | --role container_runtime s | controller ms/task-host | node ms/task-host | "
+            "stock/project no-op wall | word count s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         stock, project = r["noop_nodes_stock_cfg"], r["noop_nodes_project_cfg"]
         ratio = round(stock["wall_s"] / project["wall_s"], 2) if project["wall_s"] else None
+        cache = r.get("package_cache_stats")
+        traffic = f"{cache['upstream_bytes'] / 2**20:.0f} / {cache['served_bytes'] / 2**20:.0f}" if cache else "-"
         rows.append(
-            f"| {r['nodes']} | {'on' if r['package_cache'] else 'off'} | {r['first_converge']['wall_s']} | "
-            f"{r['noop_rerun']['wall_s']} ({r['noop_rerun']['changed']}) | {r['single_role_rerun']['wall_s']} | "
+            f"| {r['nodes']} | {'on' if r['package_cache'] else 'off'} | {r['first_converge']['wall_s']} | {traffic} | "
+            f"{r['noop_rerun']['wall_s']} ({r['noop_rerun']['changed']}) | "
+            f"{r['noop_rerun_without_mitogen']['wall_s']} ({r['noop_rerun_without_mitogen']['changed']}) | "
+            f"{r['single_role_rerun']['wall_s']} | "
             f"{r['noop_rerun']['controller_ms_per_task_host']} | {r['noop_rerun']['node_ms_per_task_host']} | "
             f"{ratio} | {r.get('word_count', {}).get('submit_to_result_s', '-')} |")
     return "\n".join(rows)

@@ -69,6 +69,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="change nothing; report what would change")
     parser.add_argument("--diff", action="store_true", help="show file differences")
     parser.add_argument("--forks", type=int, help="parallel hosts (default from ansible.cfg: 100)")
+    parser.add_argument("--mitogen", choices=("auto", "on", "off"), default="auto",
+                        help="run tasks through Mitogen (auto: when installed; default auto)")
     parser.add_argument("--verbose", "-v", action="count", default=0, help="print the ansible-playbook command; -vv.. more")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress, only the summary")
     parser.add_argument("--no-jobs", action="store_true", help="do not submit the inventory's spark_submit_jobs after")
@@ -116,7 +118,7 @@ def _run_site(args: argparse.Namespace) -> int:
     request = runner.RunRequest(
         inventory=path, playbook=site, label=args.role or args.phase or "site", tags=tags,
         skip_tags=[t for t in args.skip_tags.split(",") if t], limit=args.limit, check=args.check, diff=args.diff,
-        forks=args.forks, verbosity=args.verbose, quiet=args.quiet,
+        forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen,
     )
     host_counts = {p.name: len(groups.get(p.hosts, [p.hosts] if p.hosts in hostvars else [])) for p in plays}
     outcome = runner.run(request, host_counts)

@@ -13,6 +13,7 @@ from pathlib import Path
 import ansible_runner
 
 from clusterboot.errors import UserError
+from clusterboot.mitogen import strategy_env
 from clusterboot.progress import Progress, RunState
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -34,6 +35,7 @@ class RunRequest:
     verbosity: int = 0
     quiet: bool = False
     extra_vars: dict = field(default_factory=dict)
+    mitogen: str = "auto"
 
 
 @dataclass
@@ -45,9 +47,10 @@ class RunOutcome:
     command: list[str]
 
 
-def runner_env() -> dict[str, str]:
+def runner_env(mitogen_mode: str = "auto") -> dict[str, str]:
     """ansible-runner's defaults turn host key checking off and move the fact cache per run: undo both."""
     return {
+        **strategy_env(mitogen_mode),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg"),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
@@ -70,6 +73,7 @@ def new_artifacts_dir(label: str) -> Path:
 
 
 def run(request: RunRequest, host_counts: dict[str, int]) -> RunOutcome:
+    env = runner_env(request.mitogen)  # a bad --mitogen is reported before anything is created
     artifacts = new_artifacts_dir(request.label)
     state = RunState()
     progress = Progress(state, host_counts, quiet=request.quiet)
@@ -87,7 +91,7 @@ def run(request: RunRequest, host_counts: dict[str, int]) -> RunOutcome:
         verbosity=request.verbosity or None,
         cmdline=cmdline or None,
         extravars=request.extra_vars or None,
-        envvars=runner_env(),
+        envvars=env,
         fact_cache=str(ARTIFACTS_DIR / "facts"),  # absolute, so runs share it (ansible.cfg's smart gathering)
         event_handler=progress,
         cancel_callback=cancelled.is_set,
