@@ -117,7 +117,7 @@ def word_count(cfg: lab.LabConfig) -> dict:
     return {"rc": proc.returncode, "submit_to_result_s": round(time.monotonic() - started, 1)}
 
 
-def bench(nodes: int, package_cache: bool, skip_spark: bool, tmp: Path) -> dict:
+def bench(nodes: int, package_cache: bool, skip_spark: bool, keep_lab: bool, tmp: Path) -> dict:
     cfg = lab.LabConfig(project_dir=PROJECT, name=f"bench{nodes}", subnet="10.218.0.0/22")
     lab.down(cfg, log=lambda _: None)
     result: dict = {"nodes": nodes, "package_cache": package_cache}
@@ -134,7 +134,8 @@ def bench(nodes: int, package_cache: bool, skip_spark: bool, tmp: Path) -> dict:
     result["noop_nodes_stock_cfg"] = stock_noop(cfg, tmp)
     if not skip_spark:
         result["word_count"] = word_count(cfg)
-    lab.down(cfg, log=lambda _: None)
+    if not keep_lab:
+        lab.down(cfg, log=lambda _: None)
     return result
 
 
@@ -163,12 +164,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--nodes", type=int, nargs="+", default=[10, 50, 100])
     parser.add_argument("--package-cache", choices=["on", "off", "both"], default="on")
     parser.add_argument("--skip-spark", action="store_true", help="only the nodes phase")
+    parser.add_argument("--keep-lab", action="store_true", help="leave the last lab up (to measure more by hand)")
     parser.add_argument("--json", default=str(PROJECT / ".artifacts" / "bench.json"))
     args = parser.parse_args(argv)
     caches = {"on": [True], "off": [False], "both": [False, True]}[args.package_cache]
     tmp = PROJECT / ".artifacts"
     tmp.mkdir(exist_ok=True)
-    results = [bench(n, cache, args.skip_spark, tmp) for n in args.nodes for cache in caches]
+    results = [bench(n, cache, args.skip_spark, args.keep_lab, tmp) for n in args.nodes for cache in caches]
     Path(args.json).write_text(json.dumps(results, indent=2))
     print(table(results))
     print(f"json: {args.json}")

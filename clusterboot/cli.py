@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from pathlib import Path
 
@@ -116,9 +117,11 @@ def _run_site(args: argparse.Namespace) -> int:
     plays = playbook_map.read_plays(site)
     tags = playbook_map.tags_for(plays, args.role, args.phase) + [t for t in args.tags.split(",") if t]
     request = runner.RunRequest(
-        inventory=path, playbook=site, label=args.role or args.phase or "site", tags=tags,
+        inventory=path, playbook=playbook_map.playbook_for(plays, site, args.role, args.phase), label=args.role or args.phase or "site", tags=tags,
         skip_tags=[t for t in args.skip_tags.split(",") if t], limit=args.limit, check=args.check, diff=args.diff,
         forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen,
+        # Known here once; as a role default it would start a Python per host each time it is read.
+        extra_vars={"pyspark_wheel_version": importlib.metadata.version("pyspark")},
     )
     host_counts = {p.name: len(groups.get(p.hosts, [p.hosts] if p.hosts in hostvars else [])) for p in plays}
     outcome = runner.run(request, host_counts)

@@ -16,6 +16,7 @@ class PlayInfo:
     hosts: str
     phase: str
     roles: tuple[str, ...]
+    source: Path  # the playbook file the play is written in
 
 
 def read_plays(site: Path) -> list[PlayInfo]:
@@ -29,7 +30,7 @@ def read_plays(site: Path) -> list[PlayInfo]:
         entries = [r if isinstance(r, dict) else {"role": r} for r in play.get("roles", [])]
         phase = next((e["tags"][1] for e in entries if len(e.get("tags", [])) > 1), "")
         plays.append(PlayInfo(name=play.get("name", ""), hosts=play["hosts"], phase=phase,
-                              roles=tuple(e["role"] for e in entries)))
+                              roles=tuple(e["role"] for e in entries), source=site))
     return plays
 
 
@@ -52,3 +53,14 @@ def tags_for(plays: list[PlayInfo], role: str | None, phase: str | None) -> list
             raise UserError(f"unknown phase {phase!r}; phases in site.yml: {', '.join(phases(plays))}")
         return [phase]
     return []
+
+
+def playbook_for(plays: list[PlayInfo], site: Path, role: str | None, phase: str | None) -> Path:
+    """The smallest playbook file that holds the selection, so no other file's plays are even visited.
+
+    Deselected plays still cost a role-argument validation per host (Ansible tags it `always`); on 100
+    nodes that is seconds. The inventory checks are not lost: the runner runs them before any playbook.
+    """
+    chosen = [p for p in plays if (role is not None and role in p.roles) or (phase is not None and p.phase == phase)]
+    files = {p.source for p in chosen}
+    return files.pop() if len(files) == 1 else site
