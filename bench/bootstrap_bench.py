@@ -26,7 +26,7 @@ sys.path.insert(0, str(PROJECT))  # run as a script: the project packages come f
 from clusterboot.lab import lab
 
 sys.path.insert(0, str(PROJECT / "bench"))
-import cache_stats  # noqa: E402
+import cache_stats  # noqa: E402 (bench/ is put on sys.path just above)
 
 PYTHON = sys.executable
 # Stock Ansible: no project ansible.cfg (default forks 5, no pipelining, no fact cache), roles found.

@@ -7,6 +7,7 @@ import importlib.metadata
 import sys
 from pathlib import Path
 
+from clusterboot import mitogen
 from clusterboot.errors import EXIT_OK, RunFailed, UserError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -70,7 +71,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="change nothing; report what would change")
     parser.add_argument("--diff", action="store_true", help="show file differences")
     parser.add_argument("--forks", type=int, help="parallel hosts (default from ansible.cfg: 100)")
-    parser.add_argument("--mitogen", choices=("auto", "on", "off"), default="auto",
+    parser.add_argument("--mitogen", choices=mitogen.MODES, default="auto",
                         help="run tasks through Mitogen (auto: when installed; default auto)")
     parser.add_argument("--verbose", "-v", action="count", default=0, help="print the ansible-playbook command; -vv.. more")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress, only the summary")
@@ -117,7 +118,8 @@ def _run_site(args: argparse.Namespace) -> int:
     plays = playbook_map.read_plays(site)
     tags = playbook_map.tags_for(plays, args.role, args.phase) + [t for t in args.tags.split(",") if t]
     request = runner.RunRequest(
-        inventory=path, playbook=playbook_map.playbook_for(plays, site, args.role, args.phase), label=args.role or args.phase or "site", tags=tags,
+        inventory=path, playbook=playbook_map.playbook_for(plays, site, args.role, args.phase),
+        label=args.role or args.phase or "site", tags=tags,
         skip_tags=[t for t in args.skip_tags.split(",") if t], limit=args.limit, check=args.check, diff=args.diff,
         forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen,
         # Known here once; as a role default it would start a Python per host each time it is read.

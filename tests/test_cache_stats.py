@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from cache_stats import parse  # noqa: E402
+from cache_stats import parse  # noqa: E402 (bench/ is put on sys.path just above)
 
 LOG = """\
 1795518173|I|151287|10.213.0.16|debrep/dists/bookworm/InRelease
