@@ -1,4 +1,4 @@
-"""What site.yml holds: its roles and their phases (each role entry is tagged [role, phase])."""
+"""What site.yml holds: its roles and their phases (each role entry or include_role is tagged [role, phase])."""
 
 from __future__ import annotations
 
@@ -28,10 +28,17 @@ def read_plays(site: Path) -> list[PlayInfo]:
             plays += read_plays(site.parent / imported)
             continue
         entries = [r if isinstance(r, dict) else {"role": r} for r in play.get("roles", [])]
+        entries += [_included_role(task) for task in play.get("tasks", []) if _included_role(task)]
         phase = next((e["tags"][1] for e in entries if len(e.get("tags", [])) > 1), "")
         plays.append(PlayInfo(name=play.get("name", ""), hosts=play["hosts"], phase=phase,
                               roles=tuple(e["role"] for e in entries), source=site))
     return plays
+
+
+def _included_role(task: dict) -> dict | None:
+    """An include_role task as a role entry ({role, tags}), or None for any other task."""
+    include = task.get("ansible.builtin.include_role") or task.get("include_role")
+    return {"role": include["name"], "tags": task.get("tags", [])} if include else None
 
 
 def phases(plays: list[PlayInfo]) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import ansible_runner
 
 from clusterboot.errors import UserError
-from clusterboot.mitogen import strategy_env
+from clusterboot.mitogen import prepare_ssh_control_dir, strategy_env
 from clusterboot.progress import Progress, RunState
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -49,6 +49,7 @@ class RunOutcome:
 
 def runner_env(mitogen_mode: str = "auto") -> dict[str, str]:
     """ansible-runner's defaults turn host key checking off and move the fact cache per run: undo both."""
+    prepare_ssh_control_dir()
     return {
         **strategy_env(mitogen_mode),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",

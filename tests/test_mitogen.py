@@ -21,3 +21,8 @@ def test_absent_mitogen_falls_back_under_auto_and_is_named_under_on(monkeypatch)
     assert mitogen.strategy_env("auto") == {}
     with pytest.raises(UserError, match="mitogen package is not installed.*--mitogen off"):
         mitogen.strategy_env("on")
+
+
+def test_mitogen_ssh_reuses_a_persisted_master_per_node():
+    env = mitogen.strategy_env("auto")
+    assert env["ANSIBLE_SSH_EXTRA_ARGS"] == f"-o ControlPath={mitogen.SSH_CONTROL_DIR}/%C"

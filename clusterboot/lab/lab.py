@@ -16,6 +16,7 @@ from clusterboot.errors import UserError
 from clusterboot.inventory_writer import InventorySpec, host_addresses, write_inventory
 from clusterboot.lab.docker_engine import docker, engine_answers, ensure_engine
 from clusterboot.lab.node_image import ensure_node_image
+from clusterboot.mitogen import SSH_CONTROL_DIR
 
 LABEL = "clusterboot.lab"
 # Node containers run systemd; these are the flags that work without --privileged here.
@@ -157,6 +158,10 @@ def down(cfg: LabConfig, log=print) -> int:
         if docker("network", "ls", "-q", "--filter", f"name=^{cfg.network}$").strip():
             docker("network", "rm", cfg.network)
     shutil.rmtree(cfg.state_dir / cfg.name, ignore_errors=True)  # keys, known_hosts, shared data
+    # The next lab reuses these addresses: a persisted SSH master would carry its sessions into the
+    # removed container's dead connection. Without the socket, the next run opens a fresh master.
+    for socket in SSH_CONTROL_DIR.glob("*"):
+        socket.unlink(missing_ok=True)
     if cfg.inventory_dir.exists():
         for file in sorted(cfg.inventory_dir.rglob("*"), reverse=True):
             file.rmdir() if file.is_dir() else file.unlink()
