@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -59,6 +60,13 @@ def runner_env(mitogen_mode: str = "auto") -> dict[str, str]:
     }
 
 
+def fact_cache_dir(inventory: Path) -> Path:
+    """Facts are cached by host name: one folder per inventory, so two inventories that both name a host
+    `cp01` (a lab and a staging cluster) never read each other's facts (distribution, addresses)."""
+    resolved = inventory.resolve()
+    return ARTIFACTS_DIR / "facts" / f"{resolved.name}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"
+
+
 def new_artifacts_dir(label: str) -> Path:
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     runs = sorted(p for p in ARTIFACTS_DIR.iterdir() if p.is_dir() and p.name[:1].isdigit())  # not facts/
@@ -93,7 +101,7 @@ def run(request: RunRequest, host_counts: dict[str, int]) -> RunOutcome:
         cmdline=cmdline or None,
         extravars=request.extra_vars or None,
         envvars=env,
-        fact_cache=str(ARTIFACTS_DIR / "facts"),  # absolute, so runs share it (ansible.cfg's smart gathering)
+        fact_cache=str(fact_cache_dir(request.inventory)),  # absolute, shared by this inventory's runs
         event_handler=progress,
         cancel_callback=cancelled.is_set,
         quiet=True,
