@@ -8,7 +8,6 @@ Ansible's own linear strategy when the `mitogen` package is absent.
 from __future__ import annotations
 
 import importlib.util
-import tempfile
 from pathlib import Path
 
 from clusterboot.errors import UserError
@@ -17,7 +16,7 @@ MODES = ("auto", "on", "off")
 # ansible.cfg's control_path_dir. Mitogen runs ssh with ansible.cfg's ssh_args but without the ControlPath
 # Ansible's ssh plugin adds, so ControlPersist never took effect: every run paid a full SSH handshake per
 # node (on 10 lab nodes a persisted master saved 100 ms controller and 80 ms node CPU per node per run).
-SSH_CONTROL_DIR = Path(tempfile.gettempdir()) / "clusterboot-ssh"
+SSH_CONTROL_DIR = Path("/tmp/clusterboot-ssh")
 
 
 def strategy_plugins() -> Path | None:
