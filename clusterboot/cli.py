@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--nodes", type=int, default=4, help="number of nodes (default 4)")
     lab_up.add_argument("--control-planes", type=int, default=1, help="how many of them are control planes")
     lab_up.add_argument("--package-cache", action="store_true", help="turn the apt package cache on in the lab inventory")
+    lab_up.add_argument("--spark-manager", choices=("kubernetes", "standalone"), default="standalone",
+                        help="kubernetes: form a real cluster from the offline artifacts; standalone: Spark's own "
+                             "cluster manager, no Kubernetes (default standalone)")
     lab_commands.add_parser("image", help="start a Docker engine if needed and build the node image; print its tag")
     lab_commands.add_parser("status", help="list the lab's containers")
     lab_commands.add_parser("down", help="remove the lab's containers, network, inventory and keys")
@@ -45,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("job_args", nargs=argparse.REMAINDER, help="the job's own arguments (after an optional --)")
     # Its own dest: a subparser option with the top-level's dest would reset the top-level value.
     submit.add_argument("--inventory", "-i", dest="submit_inventory", help="a name under inventory/ or a path")
+
+    artifacts = commands.add_parser("artifacts", help="Kubernetes binaries and images for offline clusters")
+    artifacts_commands = artifacts.add_subparsers(dest="artifacts_command", metavar="ACTION", required=True)
+    artifacts_build = artifacts_commands.add_parser(
+        "build", help="build them from source (Go modules) into the cache; a second run builds nothing")
+    version = artifacts_build.add_mutually_exclusive_group()
+    version.add_argument("--kubernetes", metavar="VERSION",
+                         help="Kubernetes version (default: the one new inventories pin)")
+    version.add_argument("--inventory", "-i", dest="artifacts_inventory",
+                         help="take the version from this inventory's cluster_kubernetes_version")
 
     inventory = commands.add_parser("inventory", help="generate or check an inventory")
     inventory_commands = inventory.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
@@ -102,6 +116,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _inventory(args)
     if args.command == "submit":
         return _submit(args)
+    if args.command == "artifacts":
+        return _artifacts(args)
     if args.inventory is None:
         parser.print_usage(sys.stderr)
         raise UserError("say which inventory to bootstrap: --inventory NAME (a folder under inventory/) or a path")
@@ -155,6 +171,23 @@ def _submit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _artifacts(args: argparse.Namespace) -> int:
+    from clusterboot import inventory, inventory_writer
+    from clusterboot.artifacts import build
+
+    version = args.kubernetes or inventory_writer.KUBERNETES_VERSION
+    if args.artifacts_inventory:
+        hostvars, _ = inventory.check(inventory.resolve(args.artifacts_inventory))
+        version = str(next(iter(hostvars.values()), {}).get("cluster_kubernetes_version", ""))
+    if not re.fullmatch(r"1\.\d+\.\d+", version or ""):
+        raise UserError(f"Kubernetes version {version!r} is not MAJOR.MINOR.PATCH, e.g. 1.34.2")
+    report = build.build(version, build.default_cache(), log=lambda line: print(line, flush=True))
+    size = sum(f.stat().st_size for f in report.folder.rglob("*") if f.is_file())
+    what = ", ".join(report.built) if report.built else "nothing (all cached)"
+    print(f"artifacts: {report.folder} ({size / 2**20:.0f} MiB) in {report.seconds:.0f} s; built: {what}")
+    return EXIT_OK
+
+
 def _check_ssh_keys(hostvars: dict[str, dict]) -> None:
     """A missing private key would fail on every host at once: say it once, before any SSH."""
     for host, variables in hostvars.items():
@@ -169,7 +202,7 @@ def _lab(args: argparse.Namespace) -> int:
 
     cfg = lab.LabConfig(project_dir=PROJECT_DIR)
     if args.lab_command == "up":
-        seconds = lab.up(cfg, args.nodes, args.control_planes, args.package_cache)
+        seconds = lab.up(cfg, args.nodes, args.control_planes, args.package_cache, args.spark_manager)
         print(f"lab up: {args.nodes} nodes answer SSH after {seconds:.1f}s; inventory: {cfg.inventory_dir}")
     elif args.lab_command == "image":
         print(lab.image(cfg))

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from clusterboot.errors import UserError
 
+# The Kubernetes version new inventories pin (and `artifacts build` builds when not told otherwise).
+KUBERNETES_VERSION = "1.34.2"
+
 
 @dataclass(frozen=True)
 class InventorySpec:
@@ -79,7 +82,7 @@ def render_group_vars(spec: InventorySpec) -> str:
         "cluster_package_cache_enabled": "true",
         "cluster_registry_insecure": "false",
         "cluster_spark_manager": "kubernetes",
-        "cluster_kubernetes_version": '"1.34.2"',
+        "cluster_kubernetes_version": f'"{KUBERNETES_VERSION}"',
         # Shared data for Spark pods: NFS from the first control plane (any NFS server will do).
         "spark_namespace_nfs_server": '"{{ hostvars[groups.control_plane[0]].node_ip }}"',
         "cluster_shared_data_dir": "/srv/spark-data",

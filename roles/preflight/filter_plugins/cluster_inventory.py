@@ -8,7 +8,9 @@ Each message names the host or variable and says what to change.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 # kubelet registers the node under its hostname: it must be a DNS-1123 label.
@@ -29,6 +31,7 @@ CLUSTER_VARIABLES: dict[str, type] = {
     "cluster_spark_manager": str,
 }
 PACKAGE_SOURCES = ("upstream", "distro")
+KUBERNETES_SOURCES = ("upstream", "artifacts")
 SPARK_MANAGERS = ("kubernetes", "standalone")
 
 
@@ -53,6 +56,7 @@ def _type_errors(cluster: Mapping[str, Any]) -> list[str]:
             errors.append(f"{name}: is {_type_name(value)} {repr(str(value)) if isinstance(value, str) else repr(value)}, must be {wanted.__name__}{hint}")
     if isinstance(cluster.get("cluster_package_source"), str) and cluster["cluster_package_source"] not in PACKAGE_SOURCES:
         errors.append(f"cluster_package_source: {cluster['cluster_package_source']!r} is not one of {', '.join(PACKAGE_SOURCES)}")
+    errors += _kubernetes_source_errors(cluster)
     batch = cluster.get("cluster_install_batch", 0)
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 0:
         errors.append(f"cluster_install_batch: is {batch!r}, must be a whole number of nodes (0 = all at once)")
@@ -60,6 +64,29 @@ def _type_errors(cluster: Mapping[str, Any]) -> list[str]:
     if isinstance(manager, str) and manager not in SPARK_MANAGERS:
         errors.append(f"cluster_spark_manager: {manager!r} is not one of {', '.join(SPARK_MANAGERS)}")
     return errors
+
+
+def _kubernetes_source_errors(cluster: Mapping[str, Any]) -> list[str]:
+    """An offline install needs an artifacts folder built for exactly the cluster's version."""
+    source = cluster.get("cluster_kubernetes_source", "upstream")
+    if source not in KUBERNETES_SOURCES:
+        return [f"cluster_kubernetes_source: {source!r} is not one of {', '.join(KUBERNETES_SOURCES)}"]
+    # Kubernetes is formed only when it runs Spark (see playbooks/kubernetes.yml).
+    if source != "artifacts" or cluster.get("cluster_spark_manager") == "standalone":
+        return []
+    folder = cluster.get("cluster_kubernetes_artifacts_dir")
+    if not isinstance(folder, str) or not folder:
+        return ["cluster_kubernetes_artifacts_dir: missing; cluster_kubernetes_source is artifacts, so set it to the "
+                "folder `python bootstrap.py artifacts build` printed"]
+    manifest = Path(folder).expanduser() / "manifest.json"
+    if not manifest.is_file():
+        return [f"cluster_kubernetes_artifacts_dir: {manifest} does not exist; build it with "
+                f"`python bootstrap.py artifacts build --kubernetes {cluster.get('cluster_kubernetes_version')}`"]
+    built = json.loads(manifest.read_text()).get("kubernetes_version")
+    if str(built) != str(cluster.get("cluster_kubernetes_version")):
+        return [f"cluster_kubernetes_artifacts_dir: {folder} holds Kubernetes {built}, but cluster_kubernetes_version is "
+                f"{cluster.get('cluster_kubernetes_version')}; build that version or point to its folder"]
+    return []
 
 
 def _networks(cluster: Mapping[str, Any], errors: list[str]) -> dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -1,0 +1,181 @@
+"""`artifacts build`: every binary and image an offline cluster needs, from source, into one folder with a manifest.
+
+Layout of the folder (what the roles read; fill it from official releases by hand the same way):
+  manifest.json                 versions, sources, sha256 of every file, image names, tags and ids
+  bin/                          kubeadm kubelet kubectl crictl (installed on every node)
+  images/*.tar                  docker-archive of each image (pushed once into the cluster registry)
+  manifests/calico-vxlan.yaml   Calico's own manifest of the built version (images are rewritten on apply)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from clusterboot.artifacts import gobuild
+from clusterboot.artifacts.images import CALICO_NODE_START, ImageSpec, build_and_save, netbase_image, sha256_file
+from clusterboot.artifacts.recipes import (
+    CALICO_IMAGE_TAG, GoBuild, KUBERNETES_COMMANDS, component_builds, kubernetes_build,
+)
+from clusterboot.errors import UserError
+
+NODE_BINARIES = ("kubeadm", "kubelet", "kubectl", "crictl")
+NODE_BINARIES_IMAGE = "clusterboot/node-binaries"
+CALICO_MANIFEST = "manifests/calico-vxlan.yaml"
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("CLUSTERBOOT_CACHE", Path.home() / ".cache" / "clusterboot"))
+
+
+def artifacts_dir(cache: Path, kubernetes_version: str) -> Path:
+    return cache / "artifacts" / f"kubernetes-v{kubernetes_version}"
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    folder: Path
+    built: list[str]  # what was compiled or assembled this run; empty when everything was cached
+    seconds: float
+
+
+def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = print) -> BuildReport:
+    started = time.monotonic()
+    folder = artifacts_dir(cache, kubernetes_version)
+    logs = cache / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    built: list[str] = []
+
+    def go(build_: GoBuild) -> Path:
+        if not gobuild.is_built(cache, build_):
+            built.append(f"{build_.name} {build_.version}")
+        with _Heartbeat(f"go build {build_.name} {build_.version}", log, quiet=gobuild.is_built(cache, build_)):
+            return gobuild.run(cache, build_, logs / f"{build_.name}-{build_.version}.log")
+
+    release_time = gobuild.module_info("k8s.io/kubernetes", f"v{kubernetes_version}").get("Time", "")
+    k8s_bin = go(kubernetes_build(kubernetes_version, release_time or "1970-01-01T00:00:00Z"))
+    wanted = kubeadm_images(k8s_bin / "kubeadm", kubernetes_version)
+    etcd_tag, coredns_tag, pause_tag = wanted["etcd"], wanted["coredns"], wanted["pause"]
+    builds = component_builds(".".join(kubernetes_version.split(".")[:2]), etcd_tag.split("-")[0], coredns_tag)
+    bins = {b.name: go(b) for b in builds}
+    calico_source = Path(gobuild.module_info(next(b for b in builds if b.name == "calico").module,
+                                             next(b for b in builds if b.name == "calico").version)["Dir"])
+
+    calico_start = cache / "files" / "calico-node-start"
+    calico_start.parent.mkdir(parents=True, exist_ok=True)
+    calico_start.write_text(CALICO_NODE_START)
+    specs = image_specs(kubernetes_version, k8s_bin, bins, etcd_tag, coredns_tag, pause_tag, "netbase", calico_start)
+    fingerprint = hashlib.sha256("".join(s.fingerprint() for s in specs).encode()).hexdigest()[:16]
+    manifest_file = folder / "manifest.json"
+    if manifest_file.exists() and json.loads(manifest_file.read_text()).get("fingerprint") == fingerprint:
+        log(f"artifacts for Kubernetes v{kubernetes_version} are up to date in {folder} (nothing built)")
+        return BuildReport(folder, built, time.monotonic() - started)
+
+    netbase = netbase_image(cache)
+    specs = image_specs(kubernetes_version, k8s_bin, bins, etcd_tag, coredns_tag, pause_tag, netbase, calico_start)
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    for sub in ("bin", "images", "manifests"):
+        (staging / sub).mkdir(parents=True)
+    images = []
+    for spec in specs:
+        with _Heartbeat(f"image {spec.ref}", log):
+            images.append(build_and_save(spec, staging / "images"))
+    built.append(f"{len(images)} images")
+    binaries = {}
+    for name in NODE_BINARIES:
+        source = k8s_bin / name if name in KUBERNETES_COMMANDS else bins["cri-tools"] / name
+        shutil.copy2(source, staging / "bin" / name)
+        binaries[name] = {"file": f"bin/{name}", "sha256": sha256_file(source)}
+    shutil.copyfile(calico_source / CALICO_MANIFEST, staging / CALICO_MANIFEST)
+    manifest = {
+        "kubernetes_version": kubernetes_version,
+        "fingerprint": fingerprint,
+        "sources": {b.name: {"module": b.module, "version": b.version}
+                    for b in [kubernetes_build(kubernetes_version, release_time)] + builds},
+        "binaries": binaries,
+        "node_binaries_image": f"{NODE_BINARIES_IMAGE}:v{kubernetes_version}",
+        "images": images,
+        "kubeadm_images": wanted,
+        "calico": {"tag": CALICO_IMAGE_TAG, "manifest": CALICO_MANIFEST,
+                   "manifest_sha256": sha256_file(staging / CALICO_MANIFEST)},
+    }
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return BuildReport(folder, built, time.monotonic() - started)
+
+
+def kubeadm_images(kubeadm: Path, kubernetes_version: str) -> dict[str, str]:
+    """{image name: tag} kubeadm pulls for this version, e.g. {'etcd': '3.6.5-0', 'pause': '3.10.1', ...}."""
+    proc = subprocess.run(
+        [str(kubeadm), "config", "images", "list", "--kubernetes-version", f"v{kubernetes_version}",
+         "--image-repository", "repo.invalid", "-o", "json"],
+        capture_output=True, check=False,
+    )
+    if proc.returncode != 0:
+        raise UserError(f"kubeadm config images list failed: {proc.stderr.decode().strip()}")
+    refs = json.loads(proc.stdout)["images"]
+    return dict(ref.removeprefix("repo.invalid/").rsplit(":", 1) for ref in refs)
+
+
+def image_specs(version: str, k8s: Path, bins: dict[str, Path], etcd_tag: str, coredns_tag: str,
+                pause_tag: str, netbase: str, calico_start: Path) -> list[ImageSpec]:
+    tag = f"v{version}"
+    calico, cni = bins["calico"], bins["cni-plugins"]
+    control = [ImageSpec(c, tag, ((f"/usr/local/bin/{c}", k8s / c),))
+               for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")]
+    return control + [
+        ImageSpec("kube-proxy", tag, (("/usr/local/bin/kube-proxy", k8s / "kube-proxy"),), base=netbase),
+        ImageSpec("etcd", etcd_tag, (("/usr/local/bin/etcd", bins["etcd"] / "etcd"),)),
+        ImageSpec("coredns", coredns_tag, (("/coredns", bins["coredns"] / "coredns"),), entrypoint=("/coredns",)),
+        ImageSpec("pause", pause_tag, (("/pause", bins["pause"] / "pause"),), entrypoint=("/pause",)),
+        ImageSpec("calico/cni", CALICO_IMAGE_TAG, (
+            ("/opt/cni/bin/calico", calico / "calico"), ("/opt/cni/bin/calico-ipam", calico / "calico"),
+            ("/opt/cni/bin/install", calico / "install"),
+            *((f"/opt/cni/bin/{p}", cni / p) for p in ("loopback", "portmap", "bandwidth", "host-local")),
+        )),
+        ImageSpec("calico/node", CALICO_IMAGE_TAG, (
+            ("/bin/calico-node", calico / "calico-node"), ("/usr/local/bin/start-calico", calico_start),
+        ), base=netbase, entrypoint=("/usr/local/bin/start-calico",)),
+        ImageSpec("calico/kube-controllers", CALICO_IMAGE_TAG, (
+            ("/usr/bin/kube-controllers", calico / "kube-controllers"),
+            ("/usr/bin/check-status", calico / "check-status"),
+        ), entrypoint=("/usr/bin/kube-controllers",)),
+        # Not run: nodes pull it through containerd from the cluster registry and copy the binaries out.
+        ImageSpec(NODE_BINARIES_IMAGE, tag, tuple(
+            (f"/usr/bin/{b}", (k8s if b in KUBERNETES_COMMANDS else bins["cri-tools"]) / b) for b in NODE_BINARIES
+        ), entrypoint=("/usr/bin/kubeadm",)),
+    ]
+
+
+class _Heartbeat:
+    """Says a long step started, then every 30 s that it is still running, then how long it took."""
+
+    def __init__(self, what: str, log: Callable[[str], None], quiet: bool = False) -> None:
+        self.what, self.log, self.quiet = what, log, quiet
+        self._stop = threading.Event()
+
+    def __enter__(self) -> "_Heartbeat":
+        self.started = time.monotonic()
+        if not self.quiet:
+            self.log(f"{self.what} …")
+            threading.Thread(target=self._beat, daemon=True).start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(30):
+            self.log(f"{self.what} … {time.monotonic() - self.started:.0f} s")
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if not self.quiet and exc[0] is None:
+            self.log(f"{self.what}: done in {time.monotonic() - self.started:.0f} s")

@@ -1,0 +1,86 @@
+"""The offline Kubernetes artifacts: built from source, cached, stamped with the real version, complete for kubeadm.
+
+Builds for real (warm from the cache after the first run: `python bootstrap.py artifacts build`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from clusterboot.artifacts import build
+from clusterboot.artifacts.images import sha256_file
+from clusterboot.inventory_writer import KUBERNETES_VERSION
+
+REGISTRY = "registry.test:5000"
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    return build.build(KUBERNETES_VERSION, build.default_cache(), log=print).folder
+
+
+@pytest.fixture(scope="module")
+def manifest(artifacts: Path) -> dict:
+    return json.loads((artifacts / "manifest.json").read_text())
+
+
+def run(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_second_build_builds_nothing_and_says_so(artifacts: Path) -> None:
+    lines: list[str] = []
+    again = build.build(KUBERNETES_VERSION, build.default_cache(), log=lines.append)
+    assert again.built == []
+    assert again.folder == artifacts
+    assert any("up to date" in line and "nothing built" in line for line in lines)
+
+
+def test_binaries_say_the_real_version(artifacts: Path) -> None:
+    assert run(str(artifacts / "bin/kubeadm"), "version", "-o", "short") == f"v{KUBERNETES_VERSION}"
+    assert run(str(artifacts / "bin/kubelet"), "--version") == f"Kubernetes v{KUBERNETES_VERSION}"
+    client = json.loads(run(str(artifacts / "bin/kubectl"), "version", "--client", "-o", "json"))
+    assert client["clientVersion"]["gitVersion"] == f"v{KUBERNETES_VERSION}"
+    assert run(str(artifacts / "bin/crictl"), "--version").startswith("crictl version v1.34")
+
+
+def test_manifest_checksums_match_the_files(artifacts: Path, manifest: dict) -> None:
+    files = [b for b in manifest["binaries"].values()] + manifest["images"]
+    assert len(files) >= 4 + 10
+    for entry in files:
+        assert sha256_file(artifacts / entry["file"]) == entry["sha256"], entry["file"]
+
+
+def test_every_image_kubeadm_pulls_is_in_the_built_set(artifacts: Path, manifest: dict) -> None:
+    listed = run(str(artifacts / "bin/kubeadm"), "config", "images", "list",
+                 "--kubernetes-version", f"v{KUBERNETES_VERSION}", "--image-repository", REGISTRY).split()
+    assert len(listed) == 7  # apiserver, controller-manager, scheduler, proxy, coredns, pause, etcd
+    built = {}
+    for image in manifest["images"]:
+        # Read the archive itself: the tag and the config digest it really holds.
+        with tarfile.open(artifacts / image["file"]) as archive:
+            entry = json.load(archive.extractfile("manifest.json"))[0]
+        assert entry["RepoTags"] == [f"{image['name']}:{image['tag']}"]
+        # Docker names the config blob by its digest: "<hex>.json" (or "blobs/sha256/<hex>").
+        assert Path(entry["Config"]).name.removesuffix(".json") == image["id"].removeprefix("sha256:")
+        built[f"{REGISTRY}/{image['name']}:{image['tag']}"] = image
+    missing = [ref for ref in listed if ref not in built]
+    assert not missing, f"kubeadm would pull {missing}, which the artifacts do not hold"
+
+
+def test_etcd_and_calico_images_run_their_binaries(manifest: dict) -> None:
+    """The images run: etcd prints its version, calico-node and the CNI plugin answer from inside them."""
+    tags = {image["name"]: image["tag"] for image in manifest["images"]}
+    etcd = run("docker", "run", "--rm", "--entrypoint", "/usr/local/bin/etcd", f"etcd:{tags['etcd']}", "--version")
+    assert f"etcd Version: {tags['etcd'].split('-')[0]}" in etcd
+    node = run("docker", "run", "--rm", "--entrypoint", "/bin/calico-node", f"calico/node:{tags['calico/node']}", "-v")
+    assert node == tags["calico/node"]
+    # The network tools calico-node and kube-proxy call are in their image.
+    for tool in ("iptables", "ipset", "ip", "conntrack"):
+        run("docker", "run", "--rm", "--entrypoint", "/bin/sh", f"calico/node:{tags['calico/node']}", "-c",
+            f"command -v {tool}")
