@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 # Calico's monorepo module is not tagged with Go-valid versions; this pseudo-version is the release-v3.28
 # branch (v3.28.4 + 11 commits; its manifests say v3.28.5), the one the module proxy serves here.
 CALICO_MODULE_VERSION = "v1.11.0-cni-plugin.0.20250813170300-a0db560f0520"
-CALICO_IMAGE_TAG = "v3.28-a0db560f0520"
+CALICO_IMAGE_TAG = "v3.28.4-11-ga0db560f05"  # `git describe` of that commit: Calico parses it as a version
 # Its go.mod replaces github.com/projectcalico/api with ./api, a nested module that the module zip leaves out
 # and the proxy does not serve: it is taken from a git copy of projectcalico/calico at the same commit.
 CALICO_COMMIT = "a0db560f0520abf7c4fed6a6043a7c4ae80f20a4"

@@ -12,22 +12,38 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from clusterboot.artifacts.build import artifacts_dir, default_cache
 from clusterboot.errors import UserError
-from clusterboot.inventory_writer import InventorySpec, host_addresses, write_inventory
+from clusterboot.inventory_writer import KUBERNETES_VERSION, InventorySpec, host_addresses, write_inventory
 from clusterboot.lab.docker_engine import docker, engine_answers, ensure_engine
 from clusterboot.lab.node_image import ensure_node_image
 from clusterboot.mitogen import SSH_CONTROL_DIR
 
 LABEL = "clusterboot.lab"
-# Node containers run systemd; these are the flags that work without --privileged here.
+# Node containers run systemd, containerd and kubelet; these are the flags that work without --privileged
+# here (no CAP_SYS_RESOURCE). The image's lab-init finishes the job before systemd starts.
 NODE_RUN_FLAGS = [
     "--stop-signal", "SIGRTMIN+3",  # systemd's clean shutdown signal
     "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
-    "--security-opt", "seccomp=unconfined", "--cgroupns=host",
-    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-    # Nested containerd and dockerd cannot run on the overlay root.
-    "-v", "/var/lib/containerd", "-v", "/var/lib/docker",
+    # lab-init mounts; AppArmor's docker-default profile (where there is one) forbids mount(2).
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    # Each node sees only its own cgroup subtree as /sys/fs/cgroup (lab-init makes it writable): systemd and
+    # kubelet agree on paths, and two nodes' kubepods.slice never meet. /proc/sys keeps Docker's read-only.
+    "--cgroupns=private",
+    # runc gives a privileged pod (kube-proxy, calico-node) every device, which a devices cgroup can only do
+    # when its parent (this node's) allows every device too; device files still come only from the node's /dev.
+    "--device-cgroup-rule", "a *:* rwm",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    # Nested containerd and dockerd cannot run on the overlay root; kubelet's pod volumes and stats want a real
+    # filesystem too.
+    "-v", "/var/lib/containerd", "-v", "/var/lib/docker", "-v", "/var/lib/kubelet",
 ]
+# kubelet will not start without /dev/kmsg (its OOM watcher reads the kernel log): pass the host's, meant
+# read-only (the rule above lets the devices cgroup allow more; nothing in a node writes to it).
+KMSG_FLAGS = ["--device", "/dev/kmsg:/dev/kmsg:r"] if Path("/dev/kmsg").exists() else []
+# Nodes resolve through Docker's embedded DNS at 127.0.0.11, which a pod cannot reach (its loopback is its
+# own): kubelet gives pods and CoreDNS this file instead, with the host's own upstream servers.
+KUBELET_RESOLV_CONF = "/etc/lab/kubelet-resolv.conf"
 # systemd in 100 nodes runs out of inotify instances at the kernel defaults.
 HOST_SYSCTLS = {"fs/inotify/max_user_instances": 8192, "fs/inotify/max_user_watches": 1048576}
 # Only what a lab must differ in from a real inventory.
@@ -39,8 +55,24 @@ LAB_OVERRIDES = {
     "cluster_package_cache_enabled": "false",
     # A lab registry serves plain HTTP, trusted by name.
     "cluster_registry_insecure": "true",
-    # No Kubernetes control plane can be formed in containers: Spark's own cluster manager runs the jobs.
-    "cluster_spark_manager": "standalone",
+    # Kubernetes from the offline artifacts (`bootstrap.py artifacts build`), images from the lab registry.
+    "cluster_kubernetes_source": "artifacts",
+    "cluster_kubernetes_artifacts_dir": str(artifacts_dir(default_cache(), KUBERNETES_VERSION)),
+    "cluster_image_repository": '"{{ groups.control_plane[0] }}:5000"',
+    # Pod traffic between nodes always in VXLAN, so the lab exercises the encapsulation real sites use.
+    "calico_encapsulation": "VXLAN",
+    # kubelet and kube-proxy in a container without CAP_SYS_RESOURCE (as kind runs them, minus --privileged):
+    # oom_score_adj clamped instead of lowered, no swap check, cgroup v1 accepted (this host), no disk-pressure
+    # evictions from the host's shared disk, kernel settings read from lab-init's per-node files and never
+    # written (protectKernelDefaults), no conntrack table sizing (host-wide: a node cannot write it).
+    "container_runtime_restrict_oom_score_adj": "true",
+    "control_plane_kubelet_config": '{failSwapOn: false, failCgroupV1: false, protectKernelDefaults: true, '
+                                    f'oomScoreAdj: 0, imageGCHighThresholdPercent: 100, resolvConf: {KUBELET_RESOLV_CONF}, '
+                                    'evictionHard: {"nodefs.available": "0%", "nodefs.inodesFree": "0%", '
+                                    '"imagefs.available": "0%"}}',
+    "control_plane_kube_proxy_config": "{conntrack: {maxPerCore: 0}}",
+    # The host kernel's config is not readable from a node container.
+    "cluster_kubeadm_ignore_preflight_errors": "[SystemVerification]",
     # The driver runs as root on this machine and creates output folders on the shared folder as root:
     # executors must be root too to write into them.
     "spark_standalone_user": "root",
@@ -84,13 +116,15 @@ class LabConfig:
         return self.state_dir / self.name / "known_hosts"
 
 
-def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: bool) -> InventorySpec:
+def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: bool,
+             spark_manager: str = "standalone") -> InventorySpec:
     if nodes < 1 or control_planes < 1 or control_planes > nodes:
         raise UserError("lab up: --nodes must be at least 1 and at least --control-planes (default 1)")
     network = ipaddress.ip_network(cfg.subnet)
     overrides = dict(
         LAB_OVERRIDES,
         cluster_package_cache_enabled="true" if package_cache else "false",
+        cluster_spark_manager=spark_manager,
         ansible_ssh_private_key_file=str(cfg.ssh_key),
         cluster_shared_data_dir=str(cfg.shared_data_dir),
         # After a full bootstrap the runner submits these: the seed's word count on a generated corpus.
@@ -106,14 +140,16 @@ def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: boo
     )
 
 
-def up(cfg: LabConfig, nodes: int, control_planes: int = 1, package_cache: bool = False, log=print) -> float:
+def up(cfg: LabConfig, nodes: int, control_planes: int = 1, package_cache: bool = False,
+       spark_manager: str = "standalone", log=print) -> float:
     """Bring the lab to exactly N nodes answering SSH; return seconds until all answered."""
     started = time.monotonic()
-    spec = lab_spec(cfg, nodes, control_planes, package_cache)
+    spec = lab_spec(cfg, nodes, control_planes, package_cache, spark_manager)
     ensure_engine(cfg.state_dir)
     _raise_host_limits(log)
     public_key = _ensure_ssh_key(cfg)
     cfg.shared_data_dir.mkdir(parents=True, exist_ok=True)
+    _write_kubelet_resolv_conf(cfg)
     cfg.shared_data_dir.chmod(0o1777)  # executors write as the nodes' spark user
     image = ensure_node_image(cfg.state_dir, public_key, log=log)
     _ensure_network(cfg)
@@ -184,12 +220,21 @@ def _ensure_network(cfg: LabConfig) -> None:
 def _run_node(cfg: LabConfig, image: str, container: str, hostname: str, ip: str) -> None:
     docker(
         "run", "-d", "--name", container, "--hostname", hostname, "--network", cfg.network, "--ip", ip,
-        "--label", f"{LABEL}={cfg.name}", *NODE_RUN_FLAGS,
+        "--label", f"{LABEL}={cfg.name}", *NODE_RUN_FLAGS, *KMSG_FLAGS,
         "-v", f"{cfg.shared_data_dir}:{cfg.shared_data_dir}:rw",
+        "-v", f"{cfg.state_dir / cfg.name / 'kubelet-resolv.conf'}:{KUBELET_RESOLV_CONF}:ro",
         # systemd takes the machine-id from container_uuid once it knows it is in a container;
         # otherwise, on a KVM host, every node copies the host's DMI uuid.
         "--env", "container=docker", "--env", f"container_uuid={uuid.uuid4()}", image,
     )
+
+
+def _write_kubelet_resolv_conf(cfg: LabConfig) -> None:
+    """The host's nameservers that are not loopback addresses (those mean nothing inside a pod)."""
+    servers = [line.split()[1] for line in Path("/etc/resolv.conf").read_text().splitlines()
+               if line.startswith("nameserver") and len(line.split()) > 1 and not line.split()[1].startswith("127.")]
+    (cfg.state_dir / cfg.name).mkdir(parents=True, exist_ok=True)
+    (cfg.state_dir / cfg.name / "kubelet-resolv.conf").write_text("".join(f"nameserver {s}\n" for s in servers))
 
 
 def _ensure_ssh_key(cfg: LabConfig) -> str:

@@ -16,7 +16,7 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 SUITE = "bookworm"
 # Bump when _configure_rootfs changes, so cached images are rebuilt.
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 # What a fresh Ubuntu/Debian server has that Ansible and the roles rely on.
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "sudo",
@@ -44,6 +44,53 @@ ExecStart=/usr/bin/ssh-keygen -A
 WantedBy=multi-user.target
 """
 
+# PID 1 before systemd (the image's command): what kubelet and pods need from an unprivileged node, as
+# kind's entrypoint does for its privileged ones, without ever changing a host-wide kernel setting.
+LAB_INIT_PATH = "/usr/local/sbin/lab-init"
+LAB_INIT = """#!/bin/sh
+set -eu
+
+# With --cgroupns=private Docker mounts the node's own cgroup subtree, read-only: systemd, kubelet and runc
+# write there, so kubepods.slice is this node's alone (on the host: /docker/<id>/kubepods.slice).
+for dir in /sys/fs/cgroup/*; do
+    if mountpoint -q "$dir"; then
+        mount -o remount,bind,rw "$dir"
+    fi
+done
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    mount -o remount,bind,rw /sys/fs/cgroup  # cgroup v2: one hierarchy
+fi
+
+# /proc/sys stays read-only: systemd-sysctl or `sysctl --system` would change the host's fs.*, kernel.*
+# and vm.* settings. Only net.* is writable: it belongs to this node's network namespace.
+mount --bind /proc/sys/net /proc/sys/net
+mount -o remount,bind,rw /proc/sys/net
+# kubelet insists on these host-wide values (with protectKernelDefaults: false it writes them when they
+# differ): it reads them from this node's own files instead.
+mkdir -p /run/lab/sysctl
+for setting in vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel/panic_on_oops=1 \\
+    kernel/keys/root_maxkeys=1000000 kernel/keys/root_maxbytes=25000000; do
+    key=${setting%%=*}
+    file=/run/lab/sysctl/$(echo "$key" | tr / .)
+    echo "${setting#*=}" >"$file"
+    mount --bind "$file" "/proc/sys/$key"
+done
+
+# kubelet will not start without /dev/kmsg (its OOM watcher reads it). The lab passes the host's; where
+# there is none, an empty one.
+[ -e /dev/kmsg ] || ln -s /dev/null /dev/kmsg
+
+# Pods' mountPropagation (Bidirectional, HostToContainer) needs shared mounts.
+mount --make-rshared /
+
+[ "$#" -gt 0 ] || set -- /lib/systemd/systemd
+exec "$@"
+"""
+# The host's kernel log (passed in for kubelet's OOM watcher) is not this node's: keep it out of its journal.
+JOURNALD_CONF = """[Journal]
+ReadKMsg=no
+"""
+
 KEY_LAYER_DOCKERFILE = """FROM {base}
 COPY authorized_keys /root/.ssh/authorized_keys
 RUN chmod 700 /root/.ssh && chmod 600 /root/.ssh/authorized_keys
@@ -57,7 +104,10 @@ class NodeImage:
 
 
 def recipe_hash() -> str:
-    recipe = "\n".join([RECIPE_VERSION, SUITE, DEBIAN_MIRROR, *PACKAGES, *MASKED_UNITS, SOURCES_LIST, HOSTKEYS_UNIT])
+    recipe = "\n".join([
+        RECIPE_VERSION, SUITE, DEBIAN_MIRROR, *PACKAGES, *MASKED_UNITS, SOURCES_LIST, HOSTKEYS_UNIT, LAB_INIT,
+        JOURNALD_CONF,
+    ])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -96,7 +146,8 @@ def _build_base(state_dir: Path, tag: str) -> None:
     _configure_rootfs(rootfs)
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
     imported = subprocess.run(
-        ["docker", "import", "-c", 'CMD ["/lib/systemd/systemd"]', "-", tag],
+        # A command, not an entrypoint: molecule runs this image with its own command (plain systemd).
+        ["docker", "import", "-c", f'CMD ["{LAB_INIT_PATH}", "/lib/systemd/systemd"]', "-", tag],
         stdin=tar.stdout, capture_output=True, check=False,
     )
     tar.stdout.close()  # so tar gets SIGPIPE instead of blocking if import stopped reading
@@ -115,6 +166,13 @@ def _configure_rootfs(rootfs: Path) -> None:
     dbus_id = rootfs / "var/lib/dbus/machine-id"
     dbus_id.unlink(missing_ok=True)
     dbus_id.symlink_to("/etc/machine-id")
+    lab_init = rootfs / LAB_INIT_PATH.lstrip("/")
+    lab_init.parent.mkdir(parents=True, exist_ok=True)
+    lab_init.write_text(LAB_INIT)
+    lab_init.chmod(0o755)
+    journald_dir = rootfs / "etc/systemd/journald.conf.d"
+    journald_dir.mkdir(parents=True, exist_ok=True)
+    (journald_dir / "lab.conf").write_text(JOURNALD_CONF)
     unit_dir = rootfs / "etc/systemd/system"
     (unit_dir / "lab-hostkeys.service").write_text(HOSTKEYS_UNIT)
     wants = unit_dir / "multi-user.target.wants"

@@ -1,0 +1,194 @@
+"""A real Kubernetes cluster on a 4-node lab (1 control plane, 3 workers), formed by `bootstrap.py` from the
+offline artifacts: kubeadm init and join, Calico VXLAN, CoreDNS, kube-proxy, every image from the cluster
+registry. Then: a second run changes nothing, a wiped worker rejoins alone, and no secret leaks.
+
+Black box: `python bootstrap.py` in a subprocess, the cluster read with the built kubectl and the fetched
+kubeconfig. Traffic goes only to the lab's own containers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clusterboot.artifacts import build
+from clusterboot.inventory_writer import KUBERNETES_VERSION
+from clusterboot.lab import lab
+
+PROJECT = Path(__file__).resolve().parent.parent
+NODES = ["cp01", "wk001", "wk002", "wk003"]
+WORKERS = NODES[1:]
+
+
+def bootstrap(inventory: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "bootstrap.py", "--inventory", str(inventory), *args], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def totals(output: str) -> dict[str, int]:
+    line = next(line for line in output.splitlines() if line.startswith("totals: "))
+    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
+
+
+class Cluster:
+    def __init__(self, cfg: lab.LabConfig, first_run: subprocess.CompletedProcess) -> None:
+        self.cfg = cfg
+        self.first_run = first_run
+        self.kubectl_bin = str(build.artifacts_dir(build.default_cache(), KUBERNETES_VERSION) / "bin" / "kubectl")
+        self.kubeconfig = PROJECT / ".artifacts" / f"kubeconfig-{cfg.name}"
+
+    def kubectl(self, *args: str, check: bool = True, timeout: int = 300, stdin: str | None = None) -> str:
+        proc = subprocess.run([self.kubectl_bin, "--kubeconfig", str(self.kubeconfig), *args], input=stdin,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr}{proc.stdout}")
+        return proc.stdout
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self.kubectl(*args, "-o", "json"))
+
+    def node_exec(self, node: str, *argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "exec", f"{self.cfg.name}-{node}", *argv], capture_output=True, text=True,
+                              check=False)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    cfg = lab.LabConfig(project_dir=PROJECT, name="k8slab", subnet="10.216.0.0/24",
+                        inventory_root=tmp_path_factory.mktemp("inventory"))
+    build.build(KUBERNETES_VERSION, build.default_cache(), log=lambda _: None)
+    lab.up(cfg, nodes=len(NODES), control_planes=1, spark_manager="kubernetes", log=lambda _: None)
+    try:
+        first = bootstrap(cfg.inventory_dir, "--no-jobs", "-vvv")
+        assert first.returncode == 0, first.stdout[-6000:]
+        yield Cluster(cfg, first)
+    finally:
+        lab.down(cfg, log=lambda _: None)
+
+
+def test_every_node_is_ready_at_the_built_version(cluster: Cluster) -> None:
+    nodes = cluster.json("get", "nodes")["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == NODES
+    for node in nodes:
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True", node["metadata"]["name"]
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == f"v{KUBERNETES_VERSION}"
+    control = next(n for n in nodes if n["metadata"]["name"] == "cp01")
+    assert "node-role.kubernetes.io/control-plane" in control["metadata"]["labels"]
+
+
+def test_calico_vxlan_pool_is_the_inventory_pod_cidr_and_system_pods_run(cluster: Cluster) -> None:
+    pool = cluster.json("get", "ippools.crd.projectcalico.org", "default-ipv4-ippool")["spec"]
+    assert pool["cidr"] == "192.168.0.0/16"
+    assert pool["vxlanMode"] == "Always" and pool.get("ipipMode", "Never") == "Never"
+    pods = cluster.json("get", "pods", "-n", "kube-system")["items"]
+    assert len([p for p in pods if p["metadata"]["name"].startswith("calico-node-")]) == len(NODES)
+    assert len([p for p in pods if p["metadata"]["name"].startswith("kube-proxy-")]) == len(NODES)
+    assert len([p for p in pods if p["metadata"]["name"].startswith("coredns-")]) == 2
+    for pod in pods:
+        statuses = pod["status"].get("containerStatuses", [])
+        assert pod["status"]["phase"] == "Running" and all(s["ready"] for s in statuses), pod["metadata"]["name"]
+    # Every image came from the cluster registry, none from the internet.
+    images = {c["image"] for p in pods for c in p["spec"]["containers"]}
+    assert all(image.startswith("cp01:5000/") for image in images), images
+
+
+def test_pods_on_different_workers_reach_each_other_and_a_service_by_name(cluster: Cluster) -> None:
+    """An etcd server pod on every node (pulled by every node from the registry), a Service in front of them,
+    and from a client pod on each worker: the server on another worker by pod IP, then the Service by DNS name."""
+    tags = {i["name"]: i["tag"] for i in json.loads(
+        (build.artifacts_dir(build.default_cache(), KUBERNETES_VERSION) / "manifest.json").read_text())["images"]}
+    manifest = {
+        "apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "echo", "namespace": "default"},
+             "spec": {"selector": {"matchLabels": {"app": "echo"}}, "template": {
+                 "metadata": {"labels": {"app": "echo"}},
+                 "spec": {"tolerations": [{"operator": "Exists"}], "containers": [{
+                     "name": "etcd", "image": f"cp01:5000/etcd:{tags['etcd']}",
+                     "command": ["etcd", "--data-dir=/tmp/etcd", "--listen-client-urls=http://0.0.0.0:2379",
+                                 "--advertise-client-urls=http://127.0.0.1:2379",
+                                 "--listen-peer-urls=http://127.0.0.1:2380"],
+                     "readinessProbe": {"tcpSocket": {"port": 2379}}}]}}}},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo", "namespace": "default"},
+             "spec": {"selector": {"app": "echo"}, "ports": [{"port": 80, "targetPort": 2379}]}},
+        ]}
+    for worker in WORKERS:
+        manifest["items"].append({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"client-{worker}", "namespace": "default"},
+            "spec": {"nodeName": worker, "containers": [{
+                "name": "client", "image": f"cp01:5000/kube-proxy:{tags['kube-proxy']}",
+                "command": ["sleep", "3600"]}]}})
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    cluster.kubectl("rollout", "status", "daemonset/echo", "--timeout=300s")
+    cluster.kubectl("wait", "--for=condition=Ready", "pod", *[f"client-{w}" for w in WORKERS], "--timeout=300s")
+    servers = {p["spec"]["nodeName"]: p["status"]["podIP"]
+               for p in cluster.json("get", "pods", "-l", "app=echo")["items"]}
+    assert sorted(servers) == NODES  # every node pulled from the registry
+    # bash's /dev/tcp: the client image has no curl; an HTTP/1.0 GET of etcd's /version answers with its version.
+    get = 'exec 3<>/dev/tcp/{host}/{port} && printf "GET /version HTTP/1.0\\r\\n\\r\\n" >&3 && timeout 10 cat <&3'
+    for index, worker in enumerate(WORKERS):
+        other = WORKERS[(index + 1) % len(WORKERS)]
+        answer = cluster.kubectl("exec", f"client-{worker}", "--", "bash", "-c",
+                                 get.format(host=servers[other], port=2379))
+        assert '"etcdserver":"3.6' in answer, (worker, other, answer)
+        answer = cluster.kubectl("exec", f"client-{worker}", "--", "bash", "-c",
+                                 get.format(host="echo.default.svc.cluster.local", port=80))
+        assert '"etcdserver":"3.6' in answer, (worker, answer)
+    cluster.kubectl("delete", "daemonset/echo", "service/echo", *[f"pod/client-{w}" for w in WORKERS],
+                    "--wait=false")
+
+
+def test_a_second_run_changes_nothing_and_does_not_rerun_kubeadm(cluster: Cluster) -> None:
+    # kubeadm init and join write these; a rerun of either would rewrite them.
+    written = ["/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf", "/var/lib/kubelet/config.yaml"]
+    before = {n: cluster.node_exec(n, "stat", "-c", "%Y", *written[1:]).stdout for n in NODES}
+    before["cp01"] += cluster.node_exec("cp01", "stat", "-c", "%Y", written[0]).stdout
+    again = bootstrap(cluster.cfg.inventory_dir, "--no-jobs")
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert totals(again.stdout)["changed"] == 0, again.stdout[-4000:]
+    after = {n: cluster.node_exec(n, "stat", "-c", "%Y", *written[1:]).stdout for n in NODES}
+    after["cp01"] += cluster.node_exec("cp01", "stat", "-c", "%Y", written[0]).stdout
+    assert after == before
+
+
+def test_no_secret_appears_in_logs_or_artifacts(cluster: Cluster) -> None:
+    """The bootstrap token, the certificate key and the CA key, read from the cluster, are in no output."""
+    tokens = cluster.node_exec("cp01", "kubeadm", "token", "list", "-o", "jsonpath={.token}{\"\\n\"}").stdout.split()
+    ca_key = cluster.node_exec("cp01", "cat", "/etc/kubernetes/pki/ca.key").stdout
+    ca_key_body = "".join(ca_key.strip().splitlines()[1:-1])
+    secrets = [t for t in tokens if t] + [t.split(".")[1] for t in tokens if "." in t]
+    secrets.append(ca_key_body[:64])
+    assert tokens and ca_key_body
+    haystacks = {"first run output (-vvv)": cluster.first_run.stdout + cluster.first_run.stderr}
+    for path in (PROJECT / ".artifacts").rglob("*"):
+        if path.is_file() and path.stat().st_size < 50_000_000 and "facts" not in path.parts:
+            haystacks[str(path)] = path.read_text(errors="replace")
+    leaks = [(where, secret[:6]) for where, text in haystacks.items() for secret in secrets if secret in text]
+    assert not leaks, leaks
+    assert oct(cluster.kubeconfig.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_wiped_worker_rejoins_alone(cluster: Cluster) -> None:
+    reset = cluster.node_exec("wk003", "kubeadm", "reset", "--force")
+    assert reset.returncode == 0, reset.stderr
+    cluster.kubectl("delete", "node", "wk003")
+    rejoin = bootstrap(cluster.cfg.inventory_dir, "--phase", "kubernetes")
+    assert rejoin.returncode == 0, rejoin.stdout[-4000:]
+    rows = {line.split()[0]: line.split() for line in rejoin.stdout.splitlines()
+            if line.split()[:1] and line.split()[0] in NODES}
+    assert int(rows["wk003"][2]) > 0  # changed on the wiped worker
+    assert all(int(rows[n][2]) == 0 for n in NODES if n != "wk003"), rejoin.stdout[-3000:]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        node = cluster.json("get", "node", "wk003")
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"]):
+            break
+        time.sleep(5)
+    else:
+        raise AssertionError("wk003 did not become Ready after rejoining")
