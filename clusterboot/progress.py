@@ -50,7 +50,15 @@ class RunState:
         if kind in RESULT_EVENTS and data.get("host"):
             self._result(RESULT_EVENTS[kind], data)
             return "result"
+        if kind == "playbook_on_stats":
+            self._stats(data)
         return None
+
+    def _stats(self, data: dict) -> None:
+        """Ansible's own counts at the end: a no_log task's censored result hides its `changed` from the events."""
+        for name, key in (("changed", "changed"), ("ok", "ok"), ("skipped", "skipped")):
+            for host, count in (data.get(key) or {}).items():
+                setattr(self.host(host), name, count)
 
     def _result(self, outcome: str, data: dict) -> None:
         host = self.host(data["host"])

@@ -36,6 +36,19 @@ def totals(output: str) -> dict[str, int]:
     return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
 
 
+def playbook(cluster: "Cluster", name: str, *extra: str) -> subprocess.CompletedProcess:
+    """A day-2 playbook as an operator runs it: ansible-playbook with the project's ansible.cfg."""
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(cluster.cfg.inventory_dir),
+                           f"playbooks/{name}", *extra], cwd=PROJECT, capture_output=True, text=True, timeout=1800,
+                          check=False)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP rows: {host: {ok: .., changed: .., ...}}."""
+    rows = re.findall(r"^(\S+)\s+:\s+(.*)$", output[output.rindex("PLAY RECAP"):], flags=re.M)
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in rows}
+
+
 class Cluster:
     def __init__(self, cfg: lab.LabConfig, first_run: subprocess.CompletedProcess) -> None:
         self.cfg = cfg
@@ -144,6 +157,14 @@ def test_pods_on_different_workers_reach_each_other_and_a_service_by_name(cluste
                     "--wait=false")
 
 
+def test_verify_playbook_passes(cluster: Cluster) -> None:
+    """The acceptance playbook: nodes Ready, Calico and CoreDNS available, a pod on every node from the registry
+    reaches a pod on the next node and the Service by name, the spark account may create pods, claims Bound."""
+    proc = playbook(cluster, "verify.yml")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert recap(proc.stdout)["cp01"]["failed"] == 0
+
+
 def test_a_second_run_changes_nothing_and_does_not_rerun_kubeadm(cluster: Cluster) -> None:
     # kubeadm init and join write these; a rerun of either would rewrite them.
     written = ["/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf", "/var/lib/kubelet/config.yaml"]
@@ -182,7 +203,7 @@ def test_a_wiped_worker_rejoins_alone(cluster: Cluster) -> None:
     assert rejoin.returncode == 0, rejoin.stdout[-4000:]
     rows = {line.split()[0]: line.split() for line in rejoin.stdout.splitlines()
             if line.split()[:1] and line.split()[0] in NODES}
-    assert int(rows["wk003"][2]) > 0  # changed on the wiped worker
+    assert int(rows["wk003"][2]) > 0, rejoin.stdout[-3000:]  # changed on the wiped worker
     assert all(int(rows[n][2]) == 0 for n in NODES if n != "wk003"), rejoin.stdout[-3000:]
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -192,3 +213,30 @@ def test_a_wiped_worker_rejoins_alone(cluster: Cluster) -> None:
         time.sleep(5)
     else:
         raise AssertionError("wk003 did not become Ready after rejoining")
+
+
+def test_scale_adds_a_fifth_node_without_touching_the_others(cluster: Cluster) -> None:
+    lab.up(cluster.cfg, nodes=len(NODES) + 1, control_planes=1, spark_manager="kubernetes", log=lambda _: None)
+    proc = playbook(cluster, "scale.yml")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    counts = recap(proc.stdout)
+    assert counts["wk004"]["changed"] > 0
+    assert all(counts[node]["changed"] == 0 for node in NODES), counts
+    cluster.kubectl("wait", "--for=condition=Ready", "node/wk004", "--timeout=300s")
+
+
+def test_remove_node_drains_and_deletes_it(cluster: Cluster) -> None:
+    proc = playbook(cluster, "remove-node.yml", "-e", "node=wk004")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "wk004" not in cluster.kubectl("get", "nodes", "-o", "name")
+    assert cluster.node_exec("wk004", "test", "-e", "/etc/kubernetes/kubelet.conf").returncode != 0
+
+
+def test_reset_returns_every_node_to_clean(cluster: Cluster) -> None:
+    proc = playbook(cluster, "reset.yml", "-e", "reset_confirm=yes")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    for node in NODES:
+        assert cluster.node_exec(node, "test", "-e", "/etc/kubernetes/kubelet.conf").returncode != 0, node
+        assert cluster.node_exec(node, "test", "-e", "/etc/cni/net.d").returncode != 0, node
+        assert cluster.node_exec(node, "crictl", "ps", "-q").stdout.strip() == "", node
+    assert cluster.node_exec("cp01", "test", "-e", "/var/lib/etcd/member").returncode != 0

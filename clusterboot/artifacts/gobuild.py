@@ -23,12 +23,17 @@ def is_built(cache: Path, build: GoBuild) -> bool:
     return (build_dir(cache, build) / DONE).exists()
 
 
+# Kubernetes 1.34's go.mod asks for Go 1.24.
+MINIMUM_GO = (1, 24)
+
+
 def run(cache: Path, build: GoBuild, log_file: Path) -> Path:
     """Build (unless cached) and return the folder holding the binaries named in build.outputs."""
     root = build_dir(cache, build)
     out = root / "out"
     if (root / DONE).exists():
         return out
+    _require_go()
     shutil.rmtree(root, ignore_errors=True)
     src = root / "src"
     if build.mode == "wrapper":
@@ -48,6 +53,16 @@ def run(cache: Path, build: GoBuild, log_file: Path) -> Path:
         raise UserError(f"building {build.name} made no {', '.join(missing)}; see {log_file}")
     (root / DONE).write_text(json.dumps({"module": build.module, "version": build.version}) + "\n")
     return out
+
+
+def _require_go() -> None:
+    found = shutil.which("go")
+    version = subprocess.run([found, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout \
+        if found else ""
+    numbers = re.match(r"go(\d+)\.(\d+)", version.strip())
+    if not numbers or tuple(map(int, numbers.groups())) < MINIMUM_GO:
+        raise UserError(f"building the artifacts needs Go {'.'.join(map(str, MINIMUM_GO))} or newer on PATH "
+                        f"(found: {version.strip() or 'no go'}); install it from go.dev and rerun")
 
 
 def module_info(module: str, version: str) -> dict:
