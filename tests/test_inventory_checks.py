@@ -54,7 +54,7 @@ BAD_INVENTORIES = [
     ("hosts.yml", "wk003: {node_ip: 10.20.0.14}", "wk003: {node_ip: 10.20.0.300}",
      ["host wk003", "not an IP address"]),
     ("hosts.yml", "cp01: {node_ip: 10.20.0.11}", "cp01: {node_ip: 10.20.0.11}\n        cp02: {node_ip: 10.20.0.20}",
-     ["group control_plane", "has 2 hosts", "odd number"]),
+     ["group control_plane", "has 2 hosts", "cp01, cp02", "single control plane"]),
     ("hosts.yml", "        cp01: {node_ip: 10.20.0.11}\n", "",
      ["group control_plane", "has no hosts"]),
     ("group_vars/all.yml", "cluster_service_cidr: 10.96.0.0/12", "cluster_service_cidr: 192.168.128.0/17",

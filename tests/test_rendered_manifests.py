@@ -68,7 +68,7 @@ def rendered(request, tmp_path_factory):
         inventory = PROJECT / "inventory" / "lab100"
     else:
         spec = InventorySpec(name="rendertest", node_network="10.213.0.0/22", first_ip="10.213.0.11",
-                             control_planes=3, workers=4, pod_cidr="10.244.0.0/16")
+                             control_planes=1, workers=4, pod_cidr="10.244.0.0/16")
         inventory = write_inventory(spec, tmp_path_factory.mktemp("inv") / "rendertest")
     variables = yaml.safe_load((inventory / "group_vars/all.yml").read_text())
     return render(inventory), variables

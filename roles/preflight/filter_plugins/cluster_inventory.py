@@ -132,9 +132,11 @@ def cluster_inventory_errors(hostvars: Mapping[str, Mapping[str, Any]], groups: 
     errors: list[str] = []
     if not control_planes:
         errors.append("group control_plane: has no hosts; put at least one host in it")
-    elif len(control_planes) % 2 == 0:
+    elif len(control_planes) > 1:
+        # Nothing joins extra control planes yet: they would be left out of the cluster, not made HA.
         errors.append(
-            f"group control_plane: has {len(control_planes)} hosts; etcd needs an odd number (1, 3, 5)"
+            f"group control_plane: has {len(control_planes)} hosts ({', '.join(control_planes)}); clusterboot forms "
+            "a single control plane for now: keep one there and move the others to workers"
         )
     if not nodes:
         return errors
