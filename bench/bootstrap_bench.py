@@ -121,7 +121,8 @@ def bench(nodes: int, package_cache: bool, skip_spark: bool, keep_lab: bool, tmp
     cfg = lab.LabConfig(project_dir=PROJECT, name=f"bench{nodes}", subnet="10.218.0.0/22")
     lab.down(cfg, log=lambda _: None)
     result: dict = {"nodes": nodes, "package_cache": package_cache}
-    result["lab_up_s"] = round(lab.up(cfg, nodes=nodes, package_cache=package_cache, log=lambda _: None), 1)
+    result["lab_up_s"] = round(lab.up(cfg, nodes=nodes, package_cache=package_cache, spark_manager="standalone",
+                                       log=lambda _: None), 1)
     phases = ["--phase", "nodes"] if skip_spark else ["--no-jobs"]
     result["first_converge"] = measure(cfg, phases)
     if package_cache:

@@ -37,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--nodes", type=int, default=4, help="number of nodes (default 4)")
     lab_up.add_argument("--control-planes", type=int, default=1, help="how many of them are control planes")
     lab_up.add_argument("--package-cache", action="store_true", help="turn the apt package cache on in the lab inventory")
-    lab_up.add_argument("--spark-manager", choices=("kubernetes", "standalone"), default="standalone",
-                        help="kubernetes: form a real cluster from the offline artifacts; standalone: Spark's own "
-                             "cluster manager, no Kubernetes (default standalone)")
+    lab_up.add_argument("--spark-manager", choices=("kubernetes", "standalone"), default="kubernetes",
+                        help="kubernetes: a real kubeadm cluster from the offline artifacts runs the jobs (default); "
+                             "standalone: Spark's own cluster manager, no Kubernetes")
     lab_commands.add_parser("image", help="start a Docker engine if needed and build the node image; print its tag")
     lab_commands.add_parser("status", help="list the lab's containers")
     lab_commands.add_parser("down", help="remove the lab's containers, network, inventory and keys")

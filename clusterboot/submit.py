@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -54,7 +55,13 @@ def app_name(job: str) -> str:
     return (name or "job")[:40]
 
 
-def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], image: str) -> list[str]:
+def driver_pod_name(job: str, started: float) -> str:
+    """One driver pod per submission: a finished driver of the same job keeps its name (and its log) otherwise."""
+    return f"{app_name(job)}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(started))}-driver"
+
+
+def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], image: str,
+                           driver_pod: str | None = None) -> list[str]:
     """spark-submit arguments for cluster mode on Kubernetes, from the inventory's spark_submit_* settings."""
     s = cluster.settings
     name = app_name(job)
@@ -63,13 +70,19 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], imag
         "spark.kubernetes.authenticate.driver.serviceAccountName": s.get("spark_submit_service_account", "spark"),
         "spark.kubernetes.container.image": image,
         "spark.kubernetes.container.image.pullPolicy": s.get("spark_submit_pull_policy", "IfNotPresent"),
-        "spark.kubernetes.driver.pod.name": f"{name}-driver",
+        "spark.kubernetes.driver.pod.name": driver_pod or driver_pod_name(job, time.time()),
         "spark.kubernetes.submission.waitAppCompletion": "true",
         "spark.executor.instances": str(s.get("spark_submit_executor_instances", 2)),
         "spark.driver.cores": str(s.get("spark_submit_driver_cores", 1)),
         "spark.driver.memory": s.get("spark_submit_driver_memory", "1g"),
         "spark.executor.cores": str(s.get("spark_submit_executor_cores", 1)),
         "spark.executor.memory": s.get("spark_submit_executor_memory", "1g"),
+        # The image's Python, not this controller's venv path (spark-submit would pass that on to the pods).
+        "spark.pyspark.python": "python3",
+        "spark.pyspark.driver.python": "python3",
+        # Kept until submit has read where they ran (then it deletes them).
+        "spark.kubernetes.executor.deleteOnTermination": "false",
+        **{str(k): str(v) for k, v in s.get("spark_submit_conf", {}).items()},
     }
     for claim in s.get("spark_submit_pvc_mounts", []):
         for role in ("driver", "executor"):
@@ -136,7 +149,6 @@ def check_ready(cluster: Cluster) -> None:
     image_file = PROJECT_DIR / ".artifacts" / f"spark-image-{cluster.name}.txt"
     if not image_file.exists():
         raise UserError(f"no Spark image recorded in {image_file}; run --role spark_image first")
-    kubeconfig = PROJECT_DIR / ".artifacts" / f"kubeconfig-{cluster.name}"
     checks = [
         (["auth", "can-i", "create", "pods", "--as=system:serviceaccount:spark:spark", "-n", "spark"], "yes",
          "service account spark:spark cannot create pods; run --role spark_namespace"),
@@ -144,8 +156,8 @@ def check_ready(cluster: Cluster) -> None:
          "PVCs in namespace spark are not all Bound"),
     ]
     for args, expected, problem in checks:
-        proc = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
-                              check=False)
+        proc = subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), *args],
+                              capture_output=True, text=True, check=False)
         out = proc.stdout.strip()
         ok = proc.returncode == 0 and (out == expected if expected else all(p == "Bound" for p in out.split()))
         if not ok:
@@ -181,30 +193,81 @@ def submit(cluster: Cluster, job: str, job_args: list[str]) -> SubmitResult:
         raise UserError(f"unknown job {job!r}; jobs in spark_jobs/: {', '.join(available_jobs())}")
     check_ready(cluster)
     run_dir = new_artifacts_dir(f"submit-{app_name(job)}")
+    driver_pod = ""
     if cluster.manager == "standalone":
         args = standalone_submit_args(cluster, job, job_args, jobs_zip(run_dir))
     else:
         image = (PROJECT_DIR / ".artifacts" / f"spark-image-{cluster.name}.txt").read_text().strip()
-        args = kubernetes_submit_args(cluster, job, job_args, image)
+        driver_pod = driver_pod_name(job, time.time())
+        args = kubernetes_submit_args(cluster, job, job_args, image, driver_pod)
     log = run_dir / "driver.log"
     started = time.monotonic()
+    # spark-submit's Kubernetes client reads the cluster's address and credentials from KUBECONFIG.
+    extra_env = {"KUBECONFIG": str(kubeconfig_path(cluster))} if cluster.manager == "kubernetes" else {}
     with log.open("w") as out:
         proc = subprocess.run([spark_submit_path(), *args], stdout=out, stderr=subprocess.STDOUT,
-                              env=spark_submit_env(), check=False)
+                              env=spark_submit_env(extra_env), check=False)
     seconds = time.monotonic() - started
     text = log.read_text(errors="replace")
-    if cluster.manager == "kubernetes":
-        _fetch_driver_log(cluster, app_name(job), log)
+    rc = proc.returncode
     match = re.search(r"app ID (app-[\w-]+)", text)
     app_id = match.group(1) if match else None
     executors = executor_hosts(cluster, app_id) if cluster.manager == "standalone" and app_id else {}
-    return SubmitResult(proc.returncode, log, seconds, app_id, executors)
+    if cluster.manager == "kubernetes":
+        _fetch_driver_log(cluster, driver_pod, log)
+        driver = _kubectl_json(cluster, "get", "pod", driver_pod)
+        # spark-submit exits 0 once the driver pod ends, whatever its end: the job's status is the driver's.
+        rc = rc or _driver_exit_code(driver)
+        app_id = driver.get("metadata", {}).get("labels", {}).get("spark-app-selector")
+        executors = _executor_nodes(cluster, app_id) if app_id else {}
+    return SubmitResult(rc, log, seconds, app_id, executors)
 
 
-def _fetch_driver_log(cluster: Cluster, name: str, log: Path) -> None:
-    kubeconfig = PROJECT_DIR / ".artifacts" / f"kubeconfig-{cluster.name}"
-    pod = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "-n", "spark", "logs", f"{name}-driver"],
-                         capture_output=True, text=True, check=False)
+def kubeconfig_path(cluster: Cluster) -> Path:
+    return PROJECT_DIR / ".artifacts" / f"kubeconfig-{cluster.name}"
+
+
+def kubectl_path(cluster: Cluster) -> str:
+    """kubectl on PATH, else the one of the cluster's offline artifacts (the same version as the cluster)."""
+    found = shutil.which("kubectl")
+    artifacts = cluster.settings.get("cluster_kubernetes_artifacts_dir")
+    if found or not artifacts:
+        return found or "kubectl"
+    return str(Path(str(artifacts)) / "bin" / "kubectl")
+
+
+def _kubectl_json(cluster: Cluster, *args: str) -> dict:
+    """kubectl ... -o json in the spark namespace; {} when it fails."""
+    namespace = cluster.settings.get("spark_submit_namespace", "spark")
+    proc = subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), "-n", namespace,
+                           *args, "-o", "json"], capture_output=True, text=True, check=False)
+    return json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout else {}
+
+
+def _driver_exit_code(driver: dict) -> int:
+    """The driver container's exit code; 1 when the pod cannot be read or never ran to an end."""
+    statuses = driver.get("status", {}).get("containerStatuses", [])
+    terminated = [s["state"]["terminated"] for s in statuses if "terminated" in s.get("state", {})]
+    return terminated[0].get("exitCode", 1) if terminated else 1
+
+
+def _executor_nodes(cluster: Cluster, app_id: str) -> dict[str, int]:
+    """Kubernetes: how many of the app's executor pods each node ran; then the finished pods are deleted."""
+    selector = f"spark-app-selector={app_id},spark-role=executor"
+    pods = _kubectl_json(cluster, "get", "pods", "-l", selector).get("items", [])
+    counts: dict[str, int] = {}
+    for pod in pods:
+        node = pod.get("spec", {}).get("nodeName", "?")
+        counts[node] = counts.get(node, 0) + 1
+    namespace = cluster.settings.get("spark_submit_namespace", "spark")
+    subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), "-n", namespace, "delete",
+                    "pods", "-l", selector, "--wait=false"], capture_output=True, check=False)
+    return counts
+
+
+def _fetch_driver_log(cluster: Cluster, driver_pod: str, log: Path) -> None:
+    pod = subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), "-n", "spark", "logs",
+                          driver_pod], capture_output=True, text=True, check=False)
     log.with_name("driver-pod.log").write_text(pod.stdout + pod.stderr)
 
 

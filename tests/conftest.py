@@ -14,6 +14,6 @@ def test_lab(tmp_path_factory):
     """A 3-node lab (cp01, wk001, wk002) on its own network, removed at the end of the session."""
     cfg = lab.LabConfig(project_dir=PROJECT, name="pytestlab", subnet="10.215.0.0/24",
                         inventory_root=tmp_path_factory.mktemp("inventory"))
-    lab.up(cfg, nodes=3, control_planes=1, log=lambda _: None)
+    lab.up(cfg, nodes=3, control_planes=1, spark_manager="standalone", log=lambda _: None)
     yield cfg
     lab.down(cfg, log=lambda _: None)

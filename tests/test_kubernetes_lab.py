@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,37 @@ def test_verify_playbook_passes(cluster: Cluster) -> None:
     proc = playbook(cluster, "verify.yml")
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert recap(proc.stdout)["cp01"]["failed"] == 0
+
+
+def submit(cluster: "Cluster", *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "bootstrap.py", "submit", "--inventory", str(cluster.cfg.inventory_dir),
+                           *args], cwd=PROJECT, capture_output=True, text=True, timeout=1800, check=False)
+
+
+def test_word_count_runs_on_kubernetes_and_is_right(cluster: Cluster) -> None:
+    """spark-submit to k8s://: driver and executors are pods of the project's Spark image from the cluster
+    registry; data on the shared volume (the spark-data claim); the answer counted here independently."""
+    data = cluster.cfg.shared_data_dir
+    generate = submit(cluster, "data_generator", "--", "text", f"{data}/k8s-corpus", "--lines", "3000",
+                      "--partitions", "3")
+    assert generate.returncode == 0, generate.stdout[-3000:] + generate.stderr[-3000:]
+    count = submit(cluster, "word_count", "--", f"{data}/k8s-corpus", f"{data}/k8s-counts")
+    assert count.returncode == 0, count.stdout[-3000:] + count.stderr[-3000:]
+    corpus = "".join(p.read_text() for p in sorted((data / "k8s-corpus").glob("part-*")))
+    expected = Counter(w for line in corpus.splitlines() for w in re.findall(r"[^\W_]+(?:'[^\W_]+)*", line.lower()))
+    counted = {}
+    for part in (data / "k8s-counts").glob("part-*"):
+        for line in part.read_text().splitlines():
+            word, number = line.split("\t")
+            counted[word] = int(number)
+    assert counted == dict(expected)
+    assert sum(expected.values()) == 3000 * 12
+    # The driver and its executors ran as pods of the cluster registry's image; the driver succeeded.
+    pods = cluster.json("get", "pods", "-n", "spark")["items"]
+    driver = next(p for p in pods if p["metadata"]["name"].startswith("word-count-")
+                  and p["metadata"]["labels"].get("spark-role") == "driver")
+    assert driver["status"]["phase"] == "Succeeded"
+    assert driver["spec"]["containers"][0]["image"].startswith("cp01:5000/")
 
 
 def test_a_second_run_changes_nothing_and_does_not_rerun_kubeadm(cluster: Cluster) -> None:

@@ -47,7 +47,7 @@ def test_nodes_have_their_own_host_keys(test_lab):
 
 def test_lab_up_again_is_a_no_op(test_lab):
     before = docker_lines("ps", "-q", "--filter", "label=clusterboot.lab=pytestlab")
-    lab.up(test_lab, nodes=3, control_planes=1, log=lambda _: None)
+    lab.up(test_lab, nodes=3, control_planes=1, spark_manager="standalone", log=lambda _: None)
     after = docker_lines("ps", "-q", "--filter", "label=clusterboot.lab=pytestlab")
     assert sorted(before) == sorted(after) and len(after) == 3
 
@@ -60,7 +60,7 @@ def test_status_lists_the_nodes(test_lab):
 
 def test_down_removes_everything_and_is_safe_twice(tmp_path):
     cfg = lab.LabConfig(project_dir=PROJECT, name="pytestdown", subnet="10.216.0.0/24", inventory_root=tmp_path)
-    lab.up(cfg, nodes=1, control_planes=1, log=lambda _: None)
+    lab.up(cfg, nodes=1, control_planes=1, spark_manager="standalone", log=lambda _: None)
     assert docker_lines("ps", "-aq", "--filter", "label=clusterboot.lab=pytestdown")
     assert lab.down(cfg, log=lambda _: None) == 1
     assert lab.down(cfg, log=lambda _: None) == 0

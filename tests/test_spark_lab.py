@@ -25,7 +25,7 @@ MASTER = "10.219.0.11"
 def spark_lab(tmp_path_factory):
     cfg = lab.LabConfig(project_dir=PROJECT, name="pytestspark", subnet="10.219.0.0/24",
                         inventory_root=tmp_path_factory.mktemp("inventory"))
-    lab.up(cfg, nodes=4, control_planes=1, log=lambda _: None)
+    lab.up(cfg, nodes=4, control_planes=1, spark_manager="standalone", log=lambda _: None)
     run = subprocess.run([sys.executable, "bootstrap.py", "--inventory", str(cfg.inventory_dir)], cwd=PROJECT,
                          capture_output=True, text=True, timeout=2400, check=False)
     yield cfg, run

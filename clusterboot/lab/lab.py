@@ -117,7 +117,7 @@ class LabConfig:
 
 
 def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: bool,
-             spark_manager: str = "standalone") -> InventorySpec:
+             spark_manager: str = "kubernetes") -> InventorySpec:
     if nodes < 1 or control_planes < 1 or control_planes > nodes:
         raise UserError("lab up: --nodes must be at least 1 and at least --control-planes (default 1)")
     network = ipaddress.ip_network(cfg.subnet)
@@ -127,6 +127,15 @@ def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: boo
         cluster_spark_manager=spark_manager,
         ansible_ssh_private_key_file=str(cfg.ssh_key),
         cluster_shared_data_dir=str(cfg.shared_data_dir),
+        # Every node bind-mounts the shared folder at the same path: Spark pods get it as a hostPath volume
+        # at that path too, so a job's paths mean the same on the controller, the nodes and in pods.
+        spark_namespace_nfs_server='""',
+        spark_namespace_host_path=str(cfg.shared_data_dir),
+        spark_submit_pvc_mounts=json.dumps([{"name": "spark-data", "claim": "spark-data",
+                                             "path": str(cfg.shared_data_dir)}]),
+        # Every node reports the host's two cores: small CPU requests let a driver and an executor share a node.
+        spark_submit_conf=json.dumps({"spark.kubernetes.driver.request.cores": "200m",
+                                      "spark.kubernetes.executor.request.cores": "200m"}),
         # After a full bootstrap the runner submits these: the seed's word count on a generated corpus.
         spark_submit_jobs=json.dumps([
             ["data_generator", "text", f"{cfg.shared_data_dir}/corpus", "--lines", "20000", "--partitions", "4"],
@@ -141,7 +150,7 @@ def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: boo
 
 
 def up(cfg: LabConfig, nodes: int, control_planes: int = 1, package_cache: bool = False,
-       spark_manager: str = "standalone", log=print) -> float:
+       spark_manager: str = "kubernetes", log=print) -> float:
     """Bring the lab to exactly N nodes answering SSH; return seconds until all answered."""
     started = time.monotonic()
     spec = lab_spec(cfg, nodes, control_planes, package_cache, spark_manager)
