@@ -44,8 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     lab_commands.add_parser("status", help="list the lab's containers")
     lab_commands.add_parser("down", help="remove the lab's containers, network, inventory and keys")
 
-    submit = commands.add_parser("submit", help="submit a job from spark_jobs/ to the cluster; its exit status is ours")
-    submit.add_argument("job", help="a job name: word_count, classification, regression, dl_training, data_generator")
+    submit = commands.add_parser("submit", help="submit a PySpark job to the cluster; its exit status is ours")
+    submit.add_argument("job", help="a job of spark_jobs/ by name (word_count, classification, regression, "
+                                    "dl_training, data_generator) or your own PySpark file by path")
+    submit.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark setting for this submission, over the inventory's spark_submit_conf")
+    submit.add_argument("--py-files", default="", help="comma-separated .py/.zip files your script imports")
     submit.add_argument("job_args", nargs=argparse.REMAINDER, help="the job's own arguments (after an optional --)")
     # Its own dest: a subparser option with the top-level's dest would reset the top-level value.
     submit.add_argument("--inventory", "-i", dest="submit_inventory", help="a name under inventory/ or a path")
@@ -164,7 +168,11 @@ def _submit(args: argparse.Namespace) -> int:
     path = inventory.resolve(name)
     cluster = submit.Cluster.from_inventory(*inventory.check(path))
     job_args = args.job_args[1:] if args.job_args[:1] == ["--"] else args.job_args
-    result = submit.submit(cluster, args.job, job_args)
+    conf = dict(pair.split("=", 1) for pair in args.conf if "=" in pair)
+    if len(conf) != len(args.conf):
+        raise UserError(f"--conf takes KEY=VALUE; got {', '.join(c for c in args.conf if '=' not in c)}")
+    py_files = [Path(p).resolve() for p in args.py_files.split(",") if p]
+    result = submit.submit(cluster, args.job, job_args, conf, py_files)
     print(submit.report(args.job, result))
     if result.rc != 0:
         raise RunFailed(f"job {args.job} exited {result.rc}; see {result.log}")

@@ -49,9 +49,15 @@ def available_jobs() -> list[str]:
     return sorted(p.stem for p in JOBS_DIR.glob("*.py") if p.stem not in ("__init__", "session", "ml_common"))
 
 
+def user_script(job: str) -> Path | None:
+    """The user's own PySpark file when `job` names one, else None (a job of spark_jobs/ by name)."""
+    path = Path(job)
+    return path.resolve() if path.suffix == ".py" and path.is_file() else None
+
+
 def app_name(job: str) -> str:
     """A DNS-1123 label: Kubernetes names the driver pod after it."""
-    name = re.sub(r"[^a-z0-9-]+", "-", job.lower()).strip("-")
+    name = re.sub(r"[^a-z0-9-]+", "-", Path(job).stem.lower() if job.endswith(".py") else job.lower()).strip("-")
     return (name or "job")[:40]
 
 
@@ -61,7 +67,8 @@ def driver_pod_name(job: str, started: float) -> str:
 
 
 def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], image: str,
-                           driver_pod: str | None = None) -> list[str]:
+                           driver_pod: str | None = None, extra_conf: dict[str, str] | None = None,
+                           py_files: list[Path] | None = None) -> list[str]:
     """spark-submit arguments for cluster mode on Kubernetes, from the inventory's spark_submit_* settings."""
     s = cluster.settings
     name = app_name(job)
@@ -90,13 +97,22 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], imag
             conf[f"{prefix}.options.claimName"] = claim["claim"]
             conf[f"{prefix}.mount.path"] = claim["path"]
             conf[f"{prefix}.mount.readOnly"] = str(claim.get("read_only", False)).lower()
+    script = user_script(job)
+    if script or py_files:
+        # Files from this machine reach the driver through the shared folder every pod mounts at that path.
+        shared = cluster.settings.get("cluster_shared_data_dir", "/srv/spark-data")
+        conf["spark.kubernetes.file.upload.path"] = f"file://{shared}/.spark-uploads"
+    conf.update(extra_conf or {})
     args = ["--master", f"k8s://https://{cluster.master_ip}:6443", "--deploy-mode", "cluster", "--name", name]
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
-    return args + [f"local://{IMAGE_JOBS_DIR}/{job}.py", *job_args]
+    if py_files:
+        args += ["--py-files", ",".join(str(p) for p in py_files)]
+    return args + [str(script) if script else f"local://{IMAGE_JOBS_DIR}/{job}.py", *job_args]
 
 
-def standalone_submit_args(cluster: Cluster, job: str, job_args: list[str], jobs_zip: Path) -> list[str]:
+def standalone_submit_args(cluster: Cluster, job: str, job_args: list[str], jobs_zip: Path,
+                           extra_conf: dict[str, str] | None = None, py_files: list[Path] | None = None) -> list[str]:
     """Client mode from the controller: the driver runs here, executors on the workers."""
     port = cluster.settings.get("spark_standalone_master_port", 7077)
     conf = {
@@ -106,11 +122,13 @@ def standalone_submit_args(cluster: Cluster, job: str, job_args: list[str], jobs
         "spark.executor.cores": str(cluster.settings.get("spark_submit_executor_cores", 1)),
         "spark.executor.memory": cluster.settings.get("spark_submit_executor_memory", "1g"),
     }
+    conf.update({str(k): str(v) for k, v in cluster.settings.get("spark_submit_conf", {}).items()})
+    conf.update(extra_conf or {})
     args = ["--master", f"spark://{cluster.master_ip}:{port}", "--deploy-mode", "client", "--name", app_name(job),
-            "--py-files", str(jobs_zip)]
+            "--py-files", ",".join([str(jobs_zip), *(str(p) for p in py_files or [])])]
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
-    return args + [str(JOBS_DIR / f"{job}.py"), *job_args]
+    return args + [str(user_script(job) or JOBS_DIR / f"{job}.py"), *job_args]
 
 
 def driver_address_towards(ip: str, port: int) -> str:
@@ -188,18 +206,23 @@ class SubmitResult:
     executors: dict[str, int]
 
 
-def submit(cluster: Cluster, job: str, job_args: list[str]) -> SubmitResult:
-    if job not in available_jobs():
-        raise UserError(f"unknown job {job!r}; jobs in spark_jobs/: {', '.join(available_jobs())}")
+def submit(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str] | None = None,
+           py_files: list[Path] | None = None) -> SubmitResult:
+    if job not in available_jobs() and user_script(job) is None:
+        raise UserError(f"unknown job {job!r}: neither a job of spark_jobs/ ({', '.join(available_jobs())}) "
+                        "nor an existing .py file")
+    missing = [str(p) for p in py_files or [] if not p.is_file()]
+    if missing:
+        raise UserError(f"--py-files: {', '.join(missing)} does not exist")
     check_ready(cluster)
     run_dir = new_artifacts_dir(f"submit-{app_name(job)}")
     driver_pod = ""
     if cluster.manager == "standalone":
-        args = standalone_submit_args(cluster, job, job_args, jobs_zip(run_dir))
+        args = standalone_submit_args(cluster, job, job_args, jobs_zip(run_dir), conf, py_files)
     else:
         image = (PROJECT_DIR / ".artifacts" / f"spark-image-{cluster.name}.txt").read_text().strip()
         driver_pod = driver_pod_name(job, time.time())
-        args = kubernetes_submit_args(cluster, job, job_args, image, driver_pod)
+        args = kubernetes_submit_args(cluster, job, job_args, image, driver_pod, conf, py_files)
     log = run_dir / "driver.log"
     started = time.monotonic()
     # spark-submit's Kubernetes client reads the cluster's address and credentials from KUBECONFIG.

@@ -70,7 +70,7 @@ def test_cidr_overlap(inventory):
     assert code == 2 and "cluster_node_network 10.20.0.0/24 overlaps cluster_pod_cidr 10.20.0.0/16" in out
 
 
-def test_even_control_planes(inventory):
+def test_second_control_plane_refused_until_ha(inventory):
     edit(inventory / "hosts.yml", "cp01: {node_ip: 10.20.0.11}", "cp01: {node_ip: 10.20.0.11}\n        cp02: {node_ip: 10.20.0.30}")
     code, out = bootstrap("--inventory", str(inventory))
     assert code == 2 and "group control_plane: has 2 hosts" in out

@@ -196,6 +196,26 @@ def test_word_count_runs_on_kubernetes_and_is_right(cluster: Cluster) -> None:
     assert driver["spec"]["containers"][0]["image"].startswith("cp01:5000/")
 
 
+USER_SCRIPT = """import sys
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.getOrCreate()
+total = spark.range(1, 1001).groupBy().sum("id").collect()[0][0]
+with open(sys.argv[1], "w") as out:
+    out.write(f"{total} {spark.conf.get('spark.sql.shuffle.partitions')}")
+"""
+
+
+def test_a_users_own_script_runs_on_kubernetes_with_command_line_conf(cluster: Cluster, tmp_path: Path) -> None:
+    script = tmp_path / "sum_ids.py"
+    script.write_text(USER_SCRIPT)
+    result = cluster.cfg.shared_data_dir / "sum-ids.txt"
+    proc = submit(cluster, "--conf", "spark.sql.shuffle.partitions=3", str(script), "--", str(result))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert result.read_text() == "500500 3"
+    assert "app spark-" in proc.stdout and "executors by worker: wk00" in proc.stdout
+
+
 def test_a_second_run_changes_nothing_and_does_not_rerun_kubeadm(cluster: Cluster) -> None:
     # kubeadm init and join write these; a rerun of either would rewrite them.
     written = ["/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf", "/var/lib/kubelet/config.yaml"]

@@ -62,3 +62,28 @@ def test_standalone_arguments(tmp_path):
     assert conf["spark.pyspark.python"] == "/opt/spark/venv/bin/python"
     assert conf["spark.executor.memory"] == "512m"
     assert args[-3:] == [str(submit.JOBS_DIR / "word_count.py"), "in", "out"]
+
+
+def test_a_users_own_script_reaches_the_driver_through_the_shared_folder(lab100, tmp_path):
+    script = tmp_path / "my-job.py"
+    script.write_text("print('hello')\n")
+    helper = tmp_path / "helpers.py"
+    helper.write_text("X = 1\n")
+    args = submit.kubernetes_submit_args(lab100, str(script), ["a"], IMAGE, py_files=[helper])
+    conf = confs(args)
+    assert conf["spark.kubernetes.file.upload.path"] == "file:///srv/spark-data/.spark-uploads"
+    assert args[args.index("--py-files") + 1] == str(helper)
+    assert args[-2:] == [str(script), "a"]
+    assert args[args.index("--name") + 1] == "my-job"
+
+
+def test_command_line_conf_overrides_the_inventorys(lab100):
+    cluster = submit.Cluster(name="t", manager="kubernetes", master_ip="10.0.0.1", worker_ips={},
+                             settings={**lab100.settings, "spark_submit_conf": {"spark.executor.memory": "3g",
+                                                                                "spark.sql.shuffle.partitions": 8}})
+    conf = confs(submit.kubernetes_submit_args(cluster, "word_count", [], IMAGE,
+                                               extra_conf={"spark.sql.shuffle.partitions": "16"}))
+    assert conf["spark.executor.memory"] == "3g"  # the inventory's over the built-in default
+    assert conf["spark.sql.shuffle.partitions"] == "16"  # the command line's over the inventory's
+    # Pods run the image's Python, never this machine's venv path.
+    assert conf["spark.pyspark.python"] == conf["spark.pyspark.driver.python"] == "python3"
