@@ -204,6 +204,17 @@ class SubmitResult:
     seconds: float
     app_id: str | None
     executors: dict[str, int]
+    error: str = ""  # the driver's own last error line when the job failed
+
+
+# The line a failed PySpark driver ends on: "pkg.SomeError: message" or "java.io.SomeException: message".
+ERROR_LINE = re.compile(r"^(?:[\w$]+\.)*\w*(?:Error|Exception)\b.*:\s*\S")
+
+
+def last_error_line(text: str) -> str:
+    """The last line that names an error or exception, trimmed; empty when there is none."""
+    lines = [line.strip() for line in text.splitlines() if ERROR_LINE.match(line.strip())]
+    return lines[-1][:300] if lines else ""
 
 
 def submit(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str] | None = None,
@@ -243,7 +254,9 @@ def submit(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str]
         rc = rc or _driver_exit_code(driver)
         app_id = driver.get("metadata", {}).get("labels", {}).get("spark-app-selector")
         executors = _executor_nodes(cluster, app_id) if app_id else {}
-    return SubmitResult(rc, log, seconds, app_id, executors)
+    driver_log = log.with_name("driver-pod.log") if cluster.manager == "kubernetes" else log
+    error = last_error_line(driver_log.read_text(errors="replace")) if rc != 0 and driver_log.exists() else ""
+    return SubmitResult(rc, log, seconds, app_id, executors, error)
 
 
 def kubeconfig_path(cluster: Cluster) -> Path:
@@ -296,8 +309,9 @@ def _fetch_driver_log(cluster: Cluster, driver_pod: str, log: Path) -> None:
 
 def report(job: str, result: SubmitResult) -> str:
     where = ", ".join(f"{h}: {n}" for h, n in sorted(result.executors.items())) or "not reported"
+    error = f"; error: {result.error}" if result.error else ""
     return (f"job {job}: exit {result.rc} after {result.seconds:.1f}s; app {result.app_id or '?'}; "
-            f"executors by worker: {where}; driver log: {result.log}")
+            f"executors by worker: {where}; driver log: {result.log}{error}")
 
 
 def run_configured_jobs(cluster: Cluster) -> None:

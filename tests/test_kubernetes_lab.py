@@ -196,6 +196,16 @@ def test_word_count_runs_on_kubernetes_and_is_right(cluster: Cluster) -> None:
     assert driver["spec"]["containers"][0]["image"].startswith("cp01:5000/")
 
 
+def test_a_failed_job_exits_non_zero_with_the_drivers_error_in_one_line(cluster: Cluster) -> None:
+    """spark-submit itself exits 0 after a failed driver pod: submit reports the driver container's exit."""
+    data = cluster.cfg.shared_data_dir
+    proc = submit(cluster, "word_count", "--", f"{data}/no-such-input", f"{data}/never-written")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    report = next(line for line in proc.stdout.splitlines() if line.startswith("job word_count: exit "))
+    assert "error: " in report and "PATH_NOT_FOUND" in report, report
+    assert "driver log: " in report and "Traceback" not in proc.stderr
+
+
 USER_SCRIPT = """import sys
 from pyspark.sql import SparkSession
 

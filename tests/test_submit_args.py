@@ -87,3 +87,17 @@ def test_command_line_conf_overrides_the_inventorys(lab100):
     assert conf["spark.sql.shuffle.partitions"] == "16"  # the command line's over the inventory's
     # Pods run the image's Python, never this machine's venv path.
     assert conf["spark.pyspark.python"] == conf["spark.pyspark.driver.python"] == "python3"
+
+
+def test_a_failed_drivers_error_is_one_line():
+    log = """26/11/26 14:43:44 WARN FileStreamSink: Assume no metadata directory. Error while looking for metadata
+java.io.FileNotFoundException: File /data/missing does not exist
+\tat org.apache.spark.sql.execution.QueryExecution$.withInternalError(QueryExecution.scala:927)
+Traceback (most recent call last):
+  File "/opt/spark/jobs/spark_jobs/word_count.py", line 60, in <module>
+pyspark.errors.exceptions.captured.AnalysisException: [PATH_NOT_FOUND] Path does not exist: file:/data/missing.
+26/11/26 14:43:45 INFO ShutdownHookManager: Shutdown hook called
+"""
+    assert submit.last_error_line(log) == ("pyspark.errors.exceptions.captured.AnalysisException: [PATH_NOT_FOUND] "
+                                           "Path does not exist: file:/data/missing.")
+    assert submit.last_error_line("all fine\n") == ""

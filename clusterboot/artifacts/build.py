@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Callable
 
 from clusterboot.artifacts import gobuild
-from clusterboot.artifacts.images import CALICO_NODE_START, ImageSpec, build_and_save, netbase_image, sha256_file
+from clusterboot.artifacts.images import (
+    CALICO_NODE_START, ImageSpec, build_and_save, netbase_image, netbase_tag, sha256_file,
+)
 from clusterboot.artifacts.recipes import (
     CALICO_IMAGE_TAG, GoBuild, KUBERNETES_COMMANDS, component_builds, kubernetes_build,
 )
@@ -66,21 +68,21 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
     etcd_tag, coredns_tag, pause_tag = wanted["etcd"], wanted["coredns"], wanted["pause"]
     builds = component_builds(".".join(kubernetes_version.split(".")[:2]), etcd_tag.split("-")[0], coredns_tag)
     bins = {b.name: go(b) for b in builds}
-    calico_source = Path(gobuild.module_info(next(b for b in builds if b.name == "calico").module,
-                                             next(b for b in builds if b.name == "calico").version)["Dir"])
+    calico = next(b for b in builds if b.name == "calico")
+    calico_source = Path(gobuild.module_info(calico.module, calico.version)["Dir"])
 
     calico_start = cache / "files" / "calico-node-start"
     calico_start.parent.mkdir(parents=True, exist_ok=True)
     calico_start.write_text(CALICO_NODE_START)
-    specs = image_specs(kubernetes_version, k8s_bin, bins, etcd_tag, coredns_tag, pause_tag, "netbase", calico_start)
+    specs = image_specs(kubernetes_version, k8s_bin, bins, etcd_tag, coredns_tag, pause_tag, netbase_tag(),
+                        calico_start)
     fingerprint = hashlib.sha256("".join(s.fingerprint() for s in specs).encode()).hexdigest()[:16]
     manifest_file = folder / "manifest.json"
     if manifest_file.exists() and json.loads(manifest_file.read_text()).get("fingerprint") == fingerprint:
         log(f"artifacts for Kubernetes v{kubernetes_version} are up to date in {folder} (nothing built)")
         return BuildReport(folder, built, time.monotonic() - started)
 
-    netbase = netbase_image(cache)
-    specs = image_specs(kubernetes_version, k8s_bin, bins, etcd_tag, coredns_tag, pause_tag, netbase, calico_start)
+    netbase_image(cache)
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     for sub in ("bin", "images", "manifests"):

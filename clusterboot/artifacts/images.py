@@ -59,22 +59,27 @@ class ImageSpec:
         return digest.hexdigest()[:16]
 
 
-def netbase_image(state_dir: Path) -> str:
-    """A minimal Debian with the network tools, from debootstrap (no image registry is needed); built once."""
+def netbase_tag() -> str:
+    """The network base image's tag: a hash of its recipe, so a changed recipe is a new image."""
     recipe = "\n".join([NETBASE_SUITE, NETBASE_MIRROR, *NETBASE_PACKAGES])
-    tag = f"clusterboot-netbase:{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+    return f"clusterboot-netbase:{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
+def netbase_image(work_dir: Path) -> str:
+    """A minimal Debian with the network tools, from debootstrap (no image registry is needed); built once."""
+    tag = netbase_tag()
     if subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode == 0:
         return tag
     if shutil.which("debootstrap") is None:
         apt_install(["debootstrap"])
-    with tempfile.TemporaryDirectory(dir=state_dir) as work:
+    with tempfile.TemporaryDirectory(dir=work_dir) as work:
         rootfs = Path(work) / "rootfs"
         cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(NETBASE_PACKAGES)}",
                NETBASE_SUITE, str(rootfs), NETBASE_MIRROR]
         proc = subprocess.run(cmd, capture_output=True, check=False)
         if proc.returncode != 0:
-            (state_dir / "netbase-debootstrap.log").write_bytes(proc.stdout + proc.stderr)
-            raise UserError(f"debootstrap of the network base image failed; see {state_dir / 'netbase-debootstrap.log'}")
+            (work_dir / "netbase-debootstrap.log").write_bytes(proc.stdout + proc.stderr)
+            raise UserError(f"debootstrap of the network base image failed; see {work_dir / 'netbase-debootstrap.log'}")
         shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
         shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
