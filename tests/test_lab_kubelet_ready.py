@@ -38,6 +38,7 @@ def test_each_node_writes_only_its_own_cgroups(test_lab):
     for node in nodes:
         out = node_sh(node, "grep -E '^[0-9]+:memory:' /proc/1/cgroup; mkdir /sys/fs/cgroup/memory/lab-probe.slice")
         if "memory" not in out.stdout:
+            # lab-init's cgroup v2 branch has never run on a v2 host: say so instead of passing on it.
             pytest.skip("no cgroup v1 memory controller on this host")
         assert out.returncode == 0 and out.stdout.split(":")[2].strip() == "/init.scope", out.stdout + out.stderr
     assert not Path("/sys/fs/cgroup/memory/lab-probe.slice").exists(), "a node wrote to the host's cgroup root"
