@@ -45,6 +45,30 @@ class Cluster:
         )
 
 
+@dataclass(frozen=True)
+class KubernetesTarget:
+    """What the spark_image and spark_namespace roles recorded under .artifacts/ for submission."""
+
+    image: str
+    image_bytes: int
+    namespace: str
+    service_account: str
+    event_log_dir: str  # empty: no event logs (no history server to read them)
+    history_url: str
+
+    @classmethod
+    def load(cls, cluster: Cluster) -> KubernetesTarget:
+        image_file = PROJECT_DIR / ".artifacts" / f"spark-image-{cluster.name}.json"
+        namespace_file = PROJECT_DIR / ".artifacts" / f"spark-namespace-{cluster.name}.json"
+        for path, role in ((image_file, "spark_image"), (namespace_file, "spark_namespace")):
+            if not path.exists():
+                raise UserError(f"{path} is missing: the {role} role writes it; run --role {role} first")
+        image, namespace = json.loads(image_file.read_text()), json.loads(namespace_file.read_text())
+        return cls(image=image["reference"], image_bytes=image["size_bytes"], namespace=namespace["namespace"],
+                   service_account=namespace["service_account"], event_log_dir=namespace["event_log_dir"],
+                   history_url=namespace["history_url"])
+
+
 def available_jobs() -> list[str]:
     return sorted(p.stem for p in JOBS_DIR.glob("*.py") if p.stem not in ("__init__", "session", "ml_common"))
 
@@ -66,16 +90,16 @@ def driver_pod_name(job: str, started: float) -> str:
     return f"{app_name(job)}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(started))}-driver"
 
 
-def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], image: str,
+def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], target: KubernetesTarget,
                            driver_pod: str | None = None, extra_conf: dict[str, str] | None = None,
                            py_files: list[Path] | None = None) -> list[str]:
     """spark-submit arguments for cluster mode on Kubernetes, from the inventory's spark_submit_* settings."""
     s = cluster.settings
     name = app_name(job)
     conf = {
-        "spark.kubernetes.namespace": s.get("spark_submit_namespace", "spark"),
-        "spark.kubernetes.authenticate.driver.serviceAccountName": s.get("spark_submit_service_account", "spark"),
-        "spark.kubernetes.container.image": image,
+        "spark.kubernetes.namespace": target.namespace,
+        "spark.kubernetes.authenticate.driver.serviceAccountName": target.service_account,
+        "spark.kubernetes.container.image": target.image,
         "spark.kubernetes.container.image.pullPolicy": s.get("spark_submit_pull_policy", "IfNotPresent"),
         "spark.kubernetes.driver.pod.name": driver_pod or driver_pod_name(job, time.time()),
         "spark.kubernetes.submission.waitAppCompletion": "true",
@@ -89,6 +113,9 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], imag
         "spark.pyspark.driver.python": "python3",
         # Kept until submit has read where they ran (then it deletes them).
         "spark.kubernetes.executor.deleteOnTermination": "false",
+        # For the history server: the Spark UI after the job has ended.
+        **({"spark.eventLog.enabled": "true", "spark.eventLog.dir": f"file://{target.event_log_dir}"}
+           if target.event_log_dir else {}),
         **{str(k): str(v) for k, v in s.get("spark_submit_conf", {}).items()},
     }
     for claim in s.get("spark_submit_pvc_mounts", []):
@@ -164,14 +191,13 @@ def check_ready(cluster: Cluster) -> None:
         if missing:
             raise UserError(f"Spark workers not registered with the master: {', '.join(missing)}")
         return
-    image_file = PROJECT_DIR / ".artifacts" / f"spark-image-{cluster.name}.txt"
-    if not image_file.exists():
-        raise UserError(f"no Spark image recorded in {image_file}; run --role spark_image first")
+    target = KubernetesTarget.load(cluster)
+    account = f"system:serviceaccount:{target.namespace}:{target.service_account}"
     checks = [
-        (["auth", "can-i", "create", "pods", "--as=system:serviceaccount:spark:spark", "-n", "spark"], "yes",
-         "service account spark:spark cannot create pods; run --role spark_namespace"),
-        (["get", "pvc", "-n", "spark", "-o", "jsonpath={.items[*].status.phase}"], None,
-         "PVCs in namespace spark are not all Bound"),
+        (["auth", "can-i", "create", "pods", f"--as={account}", "-n", target.namespace], "yes",
+         f"service account {target.namespace}:{target.service_account} cannot create pods; run --role spark_namespace"),
+        (["get", "pvc", "-n", target.namespace, "-o", "jsonpath={.items[*].status.phase}"], None,
+         f"PVCs in namespace {target.namespace} are not all Bound"),
     ]
     for args, expected, problem in checks:
         proc = subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), *args],
@@ -205,6 +231,7 @@ class SubmitResult:
     app_id: str | None
     executors: dict[str, int]
     error: str = ""  # the driver's own last error line when the job failed
+    history: str = ""  # the app's page on the history server
 
 
 # The line a failed PySpark driver ends on: "pkg.SomeError: message" or "java.io.SomeException: message".
@@ -218,7 +245,7 @@ def last_error_line(text: str) -> str:
 
 
 def submit(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str] | None = None,
-           py_files: list[Path] | None = None) -> SubmitResult:
+           py_files: list[Path] | None = None, log=print) -> SubmitResult:
     if job not in available_jobs() and user_script(job) is None:
         raise UserError(f"unknown job {job!r}: neither a job of spark_jobs/ ({', '.join(available_jobs())}) "
                         "nor an existing .py file")
@@ -226,37 +253,94 @@ def submit(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str]
     if missing:
         raise UserError(f"--py-files: {', '.join(missing)} does not exist")
     check_ready(cluster)
-    run_dir = new_artifacts_dir(f"submit-{app_name(job)}")
-    driver_pod = ""
     if cluster.manager == "standalone":
-        args = standalone_submit_args(cluster, job, job_args, jobs_zip(run_dir), conf, py_files)
-    else:
-        image = (PROJECT_DIR / ".artifacts" / f"spark-image-{cluster.name}.txt").read_text().strip()
-        driver_pod = driver_pod_name(job, time.time())
-        args = kubernetes_submit_args(cluster, job, job_args, image, driver_pod, conf, py_files)
+        return _submit_standalone(cluster, job, job_args, conf, py_files)
+    return _submit_kubernetes(cluster, job, job_args, conf, py_files, log)
+
+
+def _run_spark_submit(args: list[str], log_file: Path, extra_env: dict[str, str], watch=None) -> int:
+    """spark-submit with its output in log_file; watch() is called every few seconds while it runs."""
+    with log_file.open("w") as out:
+        proc = subprocess.Popen([spark_submit_path(), *args], stdout=out, stderr=subprocess.STDOUT,
+                                env=spark_submit_env(extra_env))
+        while proc.poll() is None:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                if watch:
+                    watch()
+    return proc.returncode
+
+
+def _submit_standalone(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str] | None,
+                       py_files: list[Path] | None) -> SubmitResult:
+    run_dir = new_artifacts_dir(f"submit-{app_name(job)}")
+    args = standalone_submit_args(cluster, job, job_args, jobs_zip(run_dir), conf, py_files)
     log = run_dir / "driver.log"
     started = time.monotonic()
-    # spark-submit's Kubernetes client reads the cluster's address and credentials from KUBECONFIG.
-    extra_env = {"KUBECONFIG": str(kubeconfig_path(cluster))} if cluster.manager == "kubernetes" else {}
-    with log.open("w") as out:
-        proc = subprocess.run([spark_submit_path(), *args], stdout=out, stderr=subprocess.STDOUT,
-                              env=spark_submit_env(extra_env), check=False)
+    rc = _run_spark_submit(args, log, {})
     seconds = time.monotonic() - started
     text = log.read_text(errors="replace")
-    rc = proc.returncode
     match = re.search(r"app ID (app-[\w-]+)", text)
     app_id = match.group(1) if match else None
-    executors = executor_hosts(cluster, app_id) if cluster.manager == "standalone" and app_id else {}
-    if cluster.manager == "kubernetes":
-        _fetch_driver_log(cluster, driver_pod, log)
-        driver = _kubectl_json(cluster, "get", "pod", driver_pod)
-        # spark-submit exits 0 once the driver pod ends, whatever its end: the job's status is the driver's.
-        rc = rc or _driver_exit_code(driver)
-        app_id = driver.get("metadata", {}).get("labels", {}).get("spark-app-selector")
-        executors = _executor_nodes(cluster, app_id) if app_id else {}
-    driver_log = log.with_name("driver-pod.log") if cluster.manager == "kubernetes" else log
-    error = last_error_line(driver_log.read_text(errors="replace")) if rc != 0 and driver_log.exists() else ""
+    executors = executor_hosts(cluster, app_id) if app_id else {}
+    error = last_error_line(text) if rc != 0 else ""
     return SubmitResult(rc, log, seconds, app_id, executors, error)
+
+
+def _submit_kubernetes(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str] | None,
+                       py_files: list[Path] | None, log) -> SubmitResult:
+    target = KubernetesTarget.load(cluster)
+    run_dir = new_artifacts_dir(f"submit-{app_name(job)}")
+    driver_pod = driver_pod_name(job, time.time())
+    args = kubernetes_submit_args(cluster, job, job_args, target, driver_pod, conf, py_files)
+    log(f"submitting {job} as pod {target.namespace}/{driver_pod}, image {target.image} "
+        f"({target.image_bytes / 1e9:.2f} GB)")
+    submit_log = run_dir / "spark-submit.log"
+    started = time.monotonic()
+    watcher = PodWatcher(cluster, target, driver_pod, log)
+    # spark-submit's Kubernetes client reads the cluster's address and credentials from KUBECONFIG.
+    rc = _run_spark_submit(args, submit_log, {"KUBECONFIG": str(kubeconfig_path(cluster))}, watcher.poll)
+    seconds = time.monotonic() - started
+    driver_log = run_dir / "driver.log"
+    _fetch_driver_log(cluster, target, driver_pod, driver_log)
+    driver = _kubectl_json(cluster, target, "get", "pod", driver_pod)
+    # spark-submit exits 0 once the driver pod ends, whatever its end: the job's status is the driver's.
+    rc = rc or _driver_exit_code(driver)
+    app_id = driver.get("metadata", {}).get("labels", {}).get("spark-app-selector")
+    executors = _executor_nodes(cluster, target, app_id) if app_id else {}
+    error = last_error_line(driver_log.read_text(errors="replace")) if rc != 0 else ""
+    history = f"{target.history_url}/history/{app_id}/" if target.history_url and app_id else ""
+    return SubmitResult(rc, driver_log, seconds, app_id, executors or watcher.executor_nodes, error, history)
+
+
+class PodWatcher:
+    """Prints the driver pod's phase and its executors whenever they change, from the API."""
+
+    def __init__(self, cluster: Cluster, target: KubernetesTarget, driver_pod: str, log) -> None:
+        self.cluster, self.target, self.driver_pod, self.log = cluster, target, driver_pod, log
+        self.last = ""
+        self.executor_nodes: dict[str, int] = {}
+
+    def poll(self) -> None:
+        pods = _kubectl_json(self.cluster, self.target, "get", "pods", "-l", "spark-role").get("items", [])
+        driver = next((p for p in pods if p["metadata"]["name"] == self.driver_pod), None)
+        if driver is None:
+            return
+        executors = [p for p in pods if p["metadata"].get("labels", {}).get("spark-role") == "executor"
+                     and any(o.get("name") == self.driver_pod for o in p["metadata"].get("ownerReferences", []))]
+        running = [p for p in executors if p.get("status", {}).get("phase") == "Running"]
+        for pod in executors:
+            node = pod.get("spec", {}).get("nodeName")
+            if node:
+                self.executor_nodes[node] = len({e["metadata"]["name"] for e in executors
+                                                 if e.get("spec", {}).get("nodeName") == node})
+        line = (f"driver {driver.get('status', {}).get('phase', '?')} on {driver.get('spec', {}).get('nodeName', '?')}"
+                f", executors running: {len(running)}"
+                + (f" ({', '.join(sorted(p['spec'].get('nodeName', '?') for p in running))})" if running else ""))
+        if line != self.last:
+            self.log(f"  {line}")
+            self.last = line
 
 
 def kubeconfig_path(cluster: Cluster) -> Path:
@@ -272,11 +356,14 @@ def kubectl_path(cluster: Cluster) -> str:
     return str(Path(str(artifacts)) / "bin" / "kubectl")
 
 
-def _kubectl_json(cluster: Cluster, *args: str) -> dict:
+def _kubectl(cluster: Cluster, target: KubernetesTarget, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), "-n",
+                           target.namespace, *args], capture_output=True, text=True, check=False)
+
+
+def _kubectl_json(cluster: Cluster, target: KubernetesTarget, *args: str) -> dict:
     """kubectl ... -o json in the spark namespace; {} when it fails."""
-    namespace = cluster.settings.get("spark_submit_namespace", "spark")
-    proc = subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), "-n", namespace,
-                           *args, "-o", "json"], capture_output=True, text=True, check=False)
+    proc = _kubectl(cluster, target, *args, "-o", "json")
     return json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout else {}
 
 
@@ -287,31 +374,29 @@ def _driver_exit_code(driver: dict) -> int:
     return terminated[0].get("exitCode", 1) if terminated else 1
 
 
-def _executor_nodes(cluster: Cluster, app_id: str) -> dict[str, int]:
+def _executor_nodes(cluster: Cluster, target: KubernetesTarget, app_id: str) -> dict[str, int]:
     """Kubernetes: how many of the app's executor pods each node ran; then the finished pods are deleted."""
     selector = f"spark-app-selector={app_id},spark-role=executor"
-    pods = _kubectl_json(cluster, "get", "pods", "-l", selector).get("items", [])
+    pods = _kubectl_json(cluster, target, "get", "pods", "-l", selector).get("items", [])
     counts: dict[str, int] = {}
     for pod in pods:
         node = pod.get("spec", {}).get("nodeName", "?")
         counts[node] = counts.get(node, 0) + 1
-    namespace = cluster.settings.get("spark_submit_namespace", "spark")
-    subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), "-n", namespace, "delete",
-                    "pods", "-l", selector, "--wait=false"], capture_output=True, check=False)
+    _kubectl(cluster, target, "delete", "pods", "-l", selector, "--wait=false")
     return counts
 
 
-def _fetch_driver_log(cluster: Cluster, driver_pod: str, log: Path) -> None:
-    pod = subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), "-n", "spark", "logs",
-                          driver_pod], capture_output=True, text=True, check=False)
-    log.with_name("driver-pod.log").write_text(pod.stdout + pod.stderr)
+def _fetch_driver_log(cluster: Cluster, target: KubernetesTarget, driver_pod: str, path: Path) -> None:
+    pod = _kubectl(cluster, target, "logs", driver_pod)
+    path.write_text(pod.stdout + pod.stderr)
 
 
 def report(job: str, result: SubmitResult) -> str:
     where = ", ".join(f"{h}: {n}" for h, n in sorted(result.executors.items())) or "not reported"
     error = f"; error: {result.error}" if result.error else ""
+    history = f"; history: {result.history}" if result.history else ""
     return (f"job {job}: exit {result.rc} after {result.seconds:.1f}s; app {result.app_id or '?'}; "
-            f"executors by worker: {where}; driver log: {result.log}{error}")
+            f"executors by worker: {where}; driver log: {result.log}{history}{error}")
 
 
 def run_configured_jobs(cluster: Cluster) -> None:

@@ -12,6 +12,8 @@ import json
 import re
 import subprocess
 import sys
+import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -194,6 +196,64 @@ def test_word_count_runs_on_kubernetes_and_is_right(cluster: Cluster) -> None:
                   and p["metadata"]["labels"].get("spark-role") == "driver")
     assert driver["status"]["phase"] == "Succeeded"
     assert driver["spec"]["containers"][0]["image"].startswith("cp01:5000/")
+    # While it ran, submit showed the driver's phase and its executors; at the end, the nodes that ran them,
+    # read from the executor pods in the API: more than one worker.
+    assert re.search(r"driver Running on wk00\d, executors running: [1-9]", count.stdout), count.stdout[-3000:]
+    report = next(line for line in count.stdout.splitlines() if line.startswith("job word_count: exit 0"))
+    workers = re.findall(r"(wk\d+): \d+", report.split("executors by worker: ")[1].split(";")[0])
+    assert len(set(workers)) >= 2, report
+
+
+def history_applications(cluster: Cluster) -> list[dict]:
+    url = json.loads((PROJECT / ".artifacts" / f"spark-namespace-{cluster.cfg.name}.json").read_text())["history_url"]
+    assert url.startswith("http://10.216.0."), url  # a node of this lab, never another address
+    with urllib.request.urlopen(f"{url}/api/v1/applications", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_the_history_server_shows_finished_jobs_from_their_event_logs(cluster: Cluster) -> None:
+    """Event logs on the shared volume, read by the history server behind a node port on the lab's nodes."""
+    data = cluster.cfg.shared_data_dir
+    run = submit(cluster, "word_count", "--", f"{data}/k8s-corpus", f"{data}/k8s-counts-history")
+    assert run.returncode == 0, run.stdout[-3000:]
+    app_id = re.search(r"; app (spark-\w+);", run.stdout).group(1)
+    assert f"history: http://10.216.0." in run.stdout and f"/history/{app_id}/" in run.stdout
+    assert list((data / "spark-events").glob(f"*{app_id}*")), "no event log on the shared volume"
+    deadline = time.monotonic() + 90  # the server rescans its folder every 5 s
+    while time.monotonic() < deadline:
+        apps = {a["id"]: a for a in history_applications(cluster)}
+        if app_id in apps and apps[app_id]["attempts"][0]["completed"]:
+            break
+        time.sleep(3)
+    assert app_id in apps and apps[app_id]["name"] == "WordCount", sorted(apps)
+
+
+def metrics(folder: Path) -> dict:
+    """The one JSON record spark_jobs.session.publish_metrics writes, read without Spark."""
+    part = next(folder.glob("part-*.json"))
+    return json.loads(part.read_text().splitlines()[0])
+
+
+def test_classification_and_regression_run_on_kubernetes(cluster: Cluster) -> None:
+    data = cluster.cfg.shared_data_dir
+    steps = [
+        ("data_generator", "classification", f"{data}/cls", "--rows", "3000", "--partitions", "3"),
+        ("classification", f"{data}/cls", "--features", "feature1,feature2", "--label", "label",
+         "--model-out", f"{data}/cls-model", "--metrics-out", f"{data}/cls-metrics"),
+        ("data_generator", "regression", f"{data}/reg", "--rows", "3000", "--coefficients", "1.5,-2.0",
+         "--intercept", "0.5", "--noise", "0.05", "--partitions", "3"),
+        ("regression", f"{data}/reg", "--features", "feature1,feature2", "--label", "target",
+         "--predictions-out", f"{data}/reg-pred", "--metrics-out", f"{data}/reg-metrics"),
+    ]
+    for job, *args in steps:
+        proc = submit(cluster, job, "--", *args)
+        assert proc.returncode == 0, f"{job}: " + proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert metrics(data / "cls-metrics")["accuracy"] >= 0.95
+    model = json.loads((data / "cls-model" / "metadata" / "part-00000").read_text())
+    assert model["class"] == "org.apache.spark.ml.PipelineModel" and len(model["paramMap"]["stageUids"]) == 2
+    coefficients = metrics(data / "reg-metrics")["coefficients"]
+    assert coefficients == pytest.approx({"feature1": 1.5, "feature2": -2.0}, abs=0.02)
+    assert (data / "reg-pred" / "_SUCCESS").exists() and list((data / "reg-pred").glob("part-*.parquet"))
 
 
 def test_a_failed_job_exits_non_zero_with_the_drivers_error_in_one_line(cluster: Cluster) -> None:
@@ -257,18 +317,23 @@ def test_no_secret_appears_in_logs_or_artifacts(cluster: Cluster) -> None:
 
 
 def test_a_failed_join_is_named_and_the_retry_command_completes_it(cluster: Cluster) -> None:
-    """wk003 wiped (kubeadm reset, deleted from the API) with its container runtime down: its join fails, the
-    summary names it with the retry command; once the runtime is back, that command rejoins it alone."""
+    """wk003 wiped (kubeadm reset, deleted from the API) while another process holds the kubelet's port: kubeadm
+    join's own preflight refuses it, the summary names it with the retry command; once the port is free, that
+    command rejoins it alone. (A port held fails in seconds; a runtime that is down costs kubeadm's 4-minute
+    kubelet wait per attempt.)"""
     assert cluster.node_exec("wk003", "kubeadm", "reset", "--force").returncode == 0
     cluster.kubectl("delete", "node", "wk003")
-    assert cluster.node_exec("wk003", "systemctl", "stop", "containerd").returncode == 0
+    holder = ["python3", "-c", "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 10250)); s.listen();"
+              " open('/run/port-holder.pid', 'w').write(__import__('os').getpid().__str__()); time.sleep(3600)"]
+    assert subprocess.run(["docker", "exec", "-d", f"{cluster.cfg.name}-wk003", *holder], check=False).returncode == 0
+    time.sleep(1)
     failed = bootstrap(cluster.cfg.inventory_dir, "--phase", "kubernetes")
     assert failed.returncode == 1, failed.stdout[-4000:]
     summary = failed.stdout[failed.stdout.index("host  "):]
     assert summary.splitlines()[1].split()[0] == "wk003", summary  # problems first
     assert "Run kubeadm join" in summary.splitlines()[1]
     hint = next(line.strip() for line in summary.splitlines() if line.strip().startswith("python bootstrap.py"))
-    assert cluster.node_exec("wk003", "systemctl", "start", "containerd").returncode == 0
+    assert cluster.node_exec("wk003", "sh", "-c", "kill $(cat /run/port-holder.pid)").returncode == 0
     retry = subprocess.run([sys.executable, *hint.split()[1:]], cwd=PROJECT, capture_output=True, text=True,
                            timeout=1800, check=False)
     assert retry.returncode == 0, retry.stdout[-4000:]

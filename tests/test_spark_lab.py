@@ -44,7 +44,7 @@ def test_whole_flow_succeeds(spark_lab):
 
 def test_image_is_in_the_registry_and_a_worker_pulls_it_with_containerd(spark_lab):
     cfg, _ = spark_lab
-    image = (PROJECT / ".artifacts" / "spark-image-pytestspark.txt").read_text().strip()
+    image = json.loads((PROJECT / ".artifacts" / "spark-image-pytestspark.json").read_text())["reference"]
     repository, tag = image.split("/", 1)[1].split(":")
     assert tag in get_json(f"http://{MASTER}:5000/v2/{repository}/tags/list")["tags"]
     pull = subprocess.run(["docker", "exec", "pytestspark-wk002", "ctr", "-n", "k8s.io", "images", "pull",

@@ -9,6 +9,8 @@ from clusterboot import inventory, submit
 
 LAB100 = Path(__file__).resolve().parent.parent / "inventory" / "lab100"
 IMAGE = "cp01:5000/spark:0123456789abcdef"
+TARGET = submit.KubernetesTarget(image=IMAGE, image_bytes=10**9, namespace="spark-jobs", service_account="driver",
+                                 event_log_dir="/srv/spark-data/spark-events", history_url="http://10.20.0.11:31080")
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +24,14 @@ def confs(args: list[str]) -> dict[str, str]:
 
 
 def test_kubernetes_arguments_for_lab100(lab100):
-    args = submit.kubernetes_submit_args(lab100, "word_count", ["/srv/spark-data/in", "/srv/spark-data/out"], IMAGE)
+    args = submit.kubernetes_submit_args(lab100, "word_count", ["/srv/spark-data/in", "/srv/spark-data/out"], TARGET)
     assert args[:6] == ["--master", "k8s://https://10.20.0.11:6443", "--deploy-mode", "cluster", "--name", "word-count"]
     conf = confs(args)
-    assert conf["spark.kubernetes.namespace"] == "spark"
-    assert conf["spark.kubernetes.authenticate.driver.serviceAccountName"] == "spark"
+    # Namespace, account and event logs are what the spark_namespace role recorded, not defaults retyped here.
+    assert conf["spark.kubernetes.namespace"] == "spark-jobs"
+    assert conf["spark.kubernetes.authenticate.driver.serviceAccountName"] == "driver"
+    assert conf["spark.eventLog.enabled"] == "true"
+    assert conf["spark.eventLog.dir"] == "file:///srv/spark-data/spark-events"
     assert conf["spark.kubernetes.container.image"] == IMAGE
     assert conf["spark.kubernetes.container.image.pullPolicy"] == "IfNotPresent"
     assert conf["spark.kubernetes.submission.waitAppCompletion"] == "true"
@@ -41,7 +46,7 @@ def test_kubernetes_arguments_for_lab100(lab100):
 
 @pytest.mark.parametrize("job", ["word_count", "classification", "regression", "dl_training", "data_generator"])
 def test_app_and_driver_pod_names_are_dns_labels(lab100, job):
-    conf = confs(submit.kubernetes_submit_args(lab100, job, [], IMAGE))
+    conf = confs(submit.kubernetes_submit_args(lab100, job, [], TARGET))
     for name in (submit.app_name(job), conf["spark.kubernetes.driver.pod.name"]):
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 63
 
@@ -69,7 +74,7 @@ def test_a_users_own_script_reaches_the_driver_through_the_shared_folder(lab100,
     script.write_text("print('hello')\n")
     helper = tmp_path / "helpers.py"
     helper.write_text("X = 1\n")
-    args = submit.kubernetes_submit_args(lab100, str(script), ["a"], IMAGE, py_files=[helper])
+    args = submit.kubernetes_submit_args(lab100, str(script), ["a"], TARGET, py_files=[helper])
     conf = confs(args)
     assert conf["spark.kubernetes.file.upload.path"] == "file:///srv/spark-data/.spark-uploads"
     assert args[args.index("--py-files") + 1] == str(helper)
@@ -81,7 +86,7 @@ def test_command_line_conf_overrides_the_inventorys(lab100):
     cluster = submit.Cluster(name="t", manager="kubernetes", master_ip="10.0.0.1", worker_ips={},
                              settings={**lab100.settings, "spark_submit_conf": {"spark.executor.memory": "3g",
                                                                                 "spark.sql.shuffle.partitions": 8}})
-    conf = confs(submit.kubernetes_submit_args(cluster, "word_count", [], IMAGE,
+    conf = confs(submit.kubernetes_submit_args(cluster, "word_count", [], TARGET,
                                                extra_conf={"spark.sql.shuffle.partitions": "16"}))
     assert conf["spark.executor.memory"] == "3g"  # the inventory's over the built-in default
     assert conf["spark.sql.shuffle.partitions"] == "16"  # the command line's over the inventory's
