@@ -134,7 +134,8 @@ def _run_site(args: argparse.Namespace) -> int:
     path = inventory.resolve(args.inventory)
     hostvars, groups = inventory.check(path)
     _check_ssh_keys(hostvars)
-    site = PROJECT_DIR / "playbooks" / "site.yml"
+    # A cluster we did not build has only the Spark phase, run against its kubeconfig.
+    site = PROJECT_DIR / "playbooks" / ("external.yml" if inventory.is_external(hostvars) else "site.yml")
     plays = playbook_map.read_plays(site)
     tags = playbook_map.tags_for(plays, args.role, args.phase) + [t for t in args.tags.split(",") if t]
     request = runner.RunRequest(
@@ -239,6 +240,9 @@ def _inventory(args: argparse.Namespace) -> int:
     from clusterboot import inventory
 
     path = inventory.resolve(args.inventory)
-    nodes = len(inventory.check(path)[1].get("k8s_cluster", []))
-    print(f"inventory {path.name}: {nodes} nodes, no problems found")
+    hostvars, groups = inventory.check(path)
+    if inventory.is_external(hostvars):
+        print(f"inventory {path.name}: the cluster of {hostvars['localhost']['cluster_kubeconfig']}, no problems found")
+    else:
+        print(f"inventory {path.name}: {len(groups.get('k8s_cluster', []))} nodes, no problems found")
     return EXIT_OK

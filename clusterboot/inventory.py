@@ -61,10 +61,44 @@ def _checks_module() -> ModuleType:
     return module
 
 
+def is_external(hostvars: dict[str, dict]) -> bool:
+    """A cluster clusterboot did not build: the inventory names its kubeconfig instead of its nodes."""
+    return any("cluster_kubeconfig" in variables for variables in hostvars.values())
+
+
+def external_errors(path: Path, hostvars: dict[str, dict], groups: dict[str, list[str]]) -> list[str]:
+    """What playbooks/external.yml and submit need from a kubeconfig-only inventory."""
+    errors = []
+    builders = groups.get("spark_image_builder", [])
+    if len(builders) != 1:
+        errors.append(f"group spark_image_builder: has {len(builders)} hosts; put exactly one host with Docker "
+                      "that can push to spark_image_registry in it (localhost with ansible_connection: local "
+                      "for this machine)")
+    if "localhost" not in hostvars:
+        errors.append("host localhost: missing; the Spark phase talks to the API from this machine: add "
+                      "localhost with ansible_connection: local")
+    settings = hostvars.get("localhost", {})
+    for key in ("cluster_name", "spark_image_registry"):
+        if not settings.get(key):
+            errors.append(f"{path}: {key} is not set (group_vars/all.yml); see README, 'a cluster we did not build'")
+    kubeconfig = str(settings.get("cluster_kubeconfig", ""))
+    if kubeconfig and "{{" not in kubeconfig and not Path(kubeconfig).expanduser().is_file():
+        errors.append(f"{path}: cluster_kubeconfig {kubeconfig} is not a file; point it at the cluster's "
+                      "kubeconfig (for EKS: aws eks update-kubeconfig --kubeconfig FILE)")
+    if settings.get("cluster_spark_manager", "kubernetes") != "kubernetes":
+        errors.append(f"{path}: cluster_spark_manager must be kubernetes for a cluster reached by its kubeconfig")
+    clustered = sorted(set(groups.get("control_plane", [])) | set(groups.get("workers", [])))
+    if clustered:
+        errors.append(f"hosts {', '.join(clustered)}: a kubeconfig-only inventory has no control_plane or workers; "
+                      "remove cluster_kubeconfig to build a cluster on them, or remove the groups")
+    return errors
+
+
 def check(path: Path) -> tuple[dict[str, dict], dict[str, list[str]]]:
     """Load and check: raise UserError listing every problem, else return (hostvars, groups)."""
     hostvars, groups = load(path)
-    problems = _checks_module().cluster_inventory_errors(hostvars, groups)
+    problems = (external_errors(path, hostvars, groups) if is_external(hostvars)
+                else _checks_module().cluster_inventory_errors(hostvars, groups))
     if problems:
         raise UserError(f"inventory {path.name} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
     return hostvars, groups

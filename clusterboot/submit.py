@@ -14,6 +14,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from clusterboot.errors import RunFailed, UserError
 from clusterboot.runner import new_artifacts_dir
 from clusterboot.spark_env import spark_submit_env, spark_submit_path
@@ -33,16 +35,37 @@ class Cluster:
     master_ip: str
     worker_ips: dict[str, str]
     settings: dict
+    api_server: str = ""  # Kubernetes: https://host:port
+    kubeconfig: Path = Path()
 
     @classmethod
     def from_inventory(cls, hostvars: dict[str, dict], groups: dict[str, list[str]]) -> Cluster:
+        if any("cluster_kubeconfig" in v for v in hostvars.values()):
+            # A cluster we did not build: its kubeconfig says where the API is.
+            settings = hostvars["localhost"]
+            kubeconfig = Path(str(settings["cluster_kubeconfig"])).expanduser().resolve()
+            return cls(name=settings["cluster_name"], manager="kubernetes", master_ip="", worker_ips={},
+                       settings=settings, api_server=api_server_of(kubeconfig), kubeconfig=kubeconfig)
         control_plane = groups["control_plane"][0]
         settings = hostvars[control_plane]
         return cls(
             name=settings["cluster_name"], manager=settings.get("cluster_spark_manager", "kubernetes"),
             master_ip=str(settings["node_ip"]),
             worker_ips={h: str(hostvars[h]["node_ip"]) for h in groups.get("workers", [])}, settings=settings,
+            api_server=f"https://{settings['node_ip']}:6443",
+            kubeconfig=PROJECT_DIR / ".artifacts" / f"kubeconfig-{settings['cluster_name']}",
         )
+
+
+def api_server_of(kubeconfig: Path) -> str:
+    """The server of the kubeconfig's current context."""
+    try:
+        config = yaml.safe_load(kubeconfig.read_text())
+        context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
+        return next(c["cluster"]["server"] for c in config["clusters"] if c["name"] == context["cluster"])
+    except (OSError, yaml.YAMLError, KeyError, StopIteration, TypeError) as err:
+        raise UserError(f"{kubeconfig}: no server for its current context ({err!r}); "
+                        "check cluster_kubeconfig") from None
 
 
 @dataclass(frozen=True)
@@ -130,7 +153,7 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], targ
         shared = cluster.settings.get("cluster_shared_data_dir", "/srv/spark-data")
         conf["spark.kubernetes.file.upload.path"] = f"file://{shared}/.spark-uploads"
     conf.update(extra_conf or {})
-    args = ["--master", f"k8s://https://{cluster.master_ip}:6443", "--deploy-mode", "cluster", "--name", name]
+    args = ["--master", f"k8s://{cluster.api_server}", "--deploy-mode", "cluster", "--name", name]
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
     if py_files:
@@ -200,7 +223,7 @@ def check_ready(cluster: Cluster) -> None:
          f"PVCs in namespace {target.namespace} are not all Bound"),
     ]
     for args, expected, problem in checks:
-        proc = subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), *args],
+        proc = subprocess.run([kubectl_path(cluster), "--kubeconfig", str(cluster.kubeconfig), *args],
                               capture_output=True, text=True, check=False)
         out = proc.stdout.strip()
         ok = proc.returncode == 0 and (out == expected if expected else all(p == "Bound" for p in out.split()))
@@ -300,7 +323,7 @@ def _submit_kubernetes(cluster: Cluster, job: str, job_args: list[str], conf: di
     started = time.monotonic()
     watcher = PodWatcher(cluster, target, driver_pod, log)
     # spark-submit's Kubernetes client reads the cluster's address and credentials from KUBECONFIG.
-    rc = _run_spark_submit(args, submit_log, {"KUBECONFIG": str(kubeconfig_path(cluster))}, watcher.poll)
+    rc = _run_spark_submit(args, submit_log, {"KUBECONFIG": str(cluster.kubeconfig)}, watcher.poll)
     seconds = time.monotonic() - started
     driver_log = run_dir / "driver.log"
     _fetch_driver_log(cluster, target, driver_pod, driver_log)
@@ -343,10 +366,6 @@ class PodWatcher:
             self.last = line
 
 
-def kubeconfig_path(cluster: Cluster) -> Path:
-    return PROJECT_DIR / ".artifacts" / f"kubeconfig-{cluster.name}"
-
-
 def kubectl_path(cluster: Cluster) -> str:
     """kubectl on PATH, else the one of the cluster's offline artifacts (the same version as the cluster)."""
     found = shutil.which("kubectl")
@@ -357,7 +376,7 @@ def kubectl_path(cluster: Cluster) -> str:
 
 
 def _kubectl(cluster: Cluster, target: KubernetesTarget, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([kubectl_path(cluster), "--kubeconfig", str(kubeconfig_path(cluster)), "-n",
+    return subprocess.run([kubectl_path(cluster), "--kubeconfig", str(cluster.kubeconfig), "-n",
                            target.namespace, *args], capture_output=True, text=True, check=False)
 
 

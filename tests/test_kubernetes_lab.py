@@ -9,6 +9,7 @@ kubeconfig. Traffic goes only to the lab's own containers.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from clusterboot.artifacts import build
 from clusterboot.inventory_writer import KUBERNETES_VERSION
@@ -249,7 +251,7 @@ def test_classification_and_regression_run_on_kubernetes(cluster: Cluster) -> No
         proc = submit(cluster, job, "--", *args)
         assert proc.returncode == 0, f"{job}: " + proc.stdout[-3000:] + proc.stderr[-2000:]
     assert metrics(data / "cls-metrics")["accuracy"] >= 0.95
-    model = json.loads((data / "cls-model" / "metadata" / "part-00000").read_text())
+    model = json.loads(next((data / "cls-model" / "metadata").glob("part-*")).read_text())
     assert model["class"] == "org.apache.spark.ml.PipelineModel" and len(model["paramMap"]["stageUids"]) == 2
     coefficients = metrics(data / "reg-metrics")["coefficients"]
     assert coefficients == pytest.approx({"feature1": 1.5, "feature2": -2.0}, abs=0.02)
@@ -284,6 +286,57 @@ def test_a_users_own_script_runs_on_kubernetes_with_command_line_conf(cluster: C
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert result.read_text() == "500500 3"
     assert "app spark-" in proc.stdout and "executors by worker: wk00" in proc.stdout
+
+
+def test_a_kubeconfig_only_inventory_runs_the_spark_phase_and_a_job(cluster: Cluster, tmp_path: Path) -> None:
+    """The notes' EKS path, against this lab's cluster as if someone else had built it: an inventory with its
+    kubeconfig, its registry and a Docker host that can push there, and no nodes. The Spark phase makes its own
+    namespace, RBAC, volume and history server through the kubeconfig alone; then a job runs in it."""
+    data = cluster.cfg.shared_data_dir
+    lab_vars = yaml.safe_load((cluster.cfg.inventory_dir / "group_vars" / "all.yml").read_text())
+    inventory = tmp_path / "external"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {
+        "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}},
+        # The builder: any Docker host that can push to the registry (here the lab's first node, over SSH).
+        "children": {"spark_image_builder": {"hosts": {"builder": {
+            "ansible_host": "10.216.0.11", "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(cluster.cfg.ssh_key),
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile={cluster.cfg.known_hosts}"}}}}}}))
+    (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump({
+        "cluster_name": "k8slab-external",
+        "cluster_kubeconfig": str(cluster.kubeconfig),
+        "cluster_shared_data_dir": str(data),
+        "spark_image_registry": "cp01:5000",
+        "spark_image_base_source": "local",
+        "spark_namespace_name": "analytics",
+        "spark_namespace_service_account": "jobs",
+        "spark_namespace_host_path": str(data),
+        "spark_namespace_history_node_port": 31081,
+        "spark_namespace_history_address": "10.216.0.12",
+        "spark_submit_pvc_mounts": [{"name": "spark-data", "claim": "spark-data", "path": str(data)}],
+        "spark_submit_conf": lab_vars["spark_submit_conf"],
+    }))
+    check = subprocess.run([sys.executable, "bootstrap.py", "inventory", "check", "-i", str(inventory)], cwd=PROJECT,
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0 and "no problems found" in check.stdout, check.stdout + check.stderr
+    first = bootstrap(inventory, "--no-jobs")
+    assert first.returncode == 0, first.stdout[-5000:]
+    again = bootstrap(inventory, "--no-jobs")
+    assert again.returncode == 0 and totals(again.stdout)["changed"] == 0, again.stdout[-4000:]
+    account = "system:serviceaccount:analytics:jobs"
+    assert cluster.kubectl("auth", "can-i", "create", "pods", f"--as={account}", "-n", "analytics").strip() == "yes"
+    cluster.kubectl("rollout", "status", "-n", "analytics", "deployment/spark-history", "--timeout=300s")
+    env = {**os.environ, "PATH": f"{Path(cluster.kubectl_bin).parent}:{os.environ['PATH']}"}
+    run = subprocess.run([sys.executable, "bootstrap.py", "submit", "--inventory", str(inventory), "word_count", "--",
+                          f"{data}/k8s-corpus", f"{data}/external-counts"], cwd=PROJECT, capture_output=True,
+                         text=True, timeout=1800, check=False, env=env)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "as pod analytics/word-count-" in run.stdout and "history: http://10.216.0.12:31081/" in run.stdout
+    ours = sorted((data / "k8s-counts").glob("part-*"))
+    theirs = sorted((data / "external-counts").glob("part-*"))
+    assert theirs and sorted(line for f in theirs for line in f.read_text().splitlines()) == sorted(
+        line for f in ours for line in f.read_text().splitlines())
 
 
 def test_a_second_run_changes_nothing_and_does_not_rerun_kubeadm(cluster: Cluster) -> None:
