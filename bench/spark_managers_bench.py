@@ -59,9 +59,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lines", type=int, default=200_000, help="corpus size, 12 words per line")
     parser.add_argument("--repeat", type=int, default=2, help="word count runs per cluster manager")
     parser.add_argument("--json", type=Path, default=PROJECT / ".artifacts" / "spark-managers-bench.json")
+    parser.add_argument("--lab", default="benchmgr", help="lab name; an existing lab of that name is reused")
+    parser.add_argument("--subnet", default="10.215.0.0/24")
+    parser.add_argument("--keep", action="store_true", help="leave the lab up (switched back to kubernetes)")
     args = parser.parse_args(argv)
     build.build(KUBERNETES_VERSION, build.default_cache(), log=lambda _: None)
-    cfg = lab.LabConfig(project_dir=PROJECT, name="benchmgr", subnet="10.215.0.0/24")
+    cfg = lab.LabConfig(project_dir=PROJECT, name=args.lab, subnet=args.subnet)
     results: dict = {"nodes": args.nodes, "lines": args.lines, "runs": {}}
     try:
         lab.up(cfg, nodes=args.nodes, control_planes=1, spark_manager="kubernetes", log=lambda _: None)
@@ -88,7 +91,10 @@ def main(argv: list[str]) -> int:
                 results["runs"].setdefault(manager, []).append({"seconds": round(seconds, 1),
                                                                 "executors": placement})
     finally:
-        lab.down(cfg, log=lambda _: None)
+        if args.keep:
+            switch_manager(cfg, "kubernetes")
+        else:
+            lab.down(cfg, log=lambda _: None)
     best = {m: min(r["seconds"] for r in runs) for m, runs in results["runs"].items()}
     results["ratio_kubernetes_over_standalone"] = round(best["kubernetes"] / best["standalone"], 2)
     print(f"word count, {args.lines} lines x 12 words, {args.nodes} nodes (1 control plane, {args.nodes - 1} workers)")
