@@ -148,6 +148,7 @@ FORMATS: dict[str, Callable[[str, Any], str | None]] = {
     "image-repository": _image_repository,
     "image": lambda v, _c: None if IMAGE_RE.match(v) else "is not an image reference such as registry.k8s.io/pause:3.10.1",
     "url": _url,
+    "mac": _regex(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", "is not a MAC address such as 52:54:00:12:34:56"),
     "sha256": _regex(r"[0-9a-f]{64}", "is not a sha256 (64 lowercase hex digits)"),
     "gpg-fingerprint": _regex(r"[0-9A-F]{40}", "is not a 40-digit uppercase hex key fingerprint"),
     # Go durations (kubeadm token TTL): 2h, 90m, 1h30m; 0 means never expires.
