@@ -249,6 +249,14 @@ def checked_prefixes(roles_dir: str = str(ROLES_DIR)) -> tuple[str, ...]:
     return ("cluster_", "spark_", *roles)
 
 
+def _close(word: str, candidates: list[str], cutoff: float = 0.6) -> list[str]:
+    """The candidate the word most likely meant (case aside), as a list of at most one."""
+    lowered = {c.lower(): c for c in candidates}
+    if word.lower() in lowered:
+        return [lowered[word.lower()]]
+    return [lowered[m] for m in difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)]
+
+
 def _templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
@@ -321,7 +329,7 @@ def value_problems(spec: Spec, value: Any, name: str, ctx: Mapping[str, Any]) ->
             problems += value_problems(element, item, f"{name}[{index}]", ctx)
         return problems
     if spec.choices is not None and value not in spec.choices:
-        close = difflib.get_close_matches(str(value), [str(c) for c in spec.choices], n=1)
+        close = _close(str(value), [str(c) for c in spec.choices])
         problems.append(f"{name}: {_show(value)} is not one of {', '.join(str(c) for c in spec.choices)}"
                         + (f" (did you mean {close[0]}?)" if close else ""))
     if isinstance(value, str) and not (value == "" and spec.default == ""):
@@ -338,7 +346,7 @@ def value_problems(spec: Spec, value: Any, name: str, ctx: Mapping[str, Any]) ->
     if isinstance(value, Mapping) and spec.options:
         for key in value:
             if key not in spec.options:
-                close = difflib.get_close_matches(str(key), list(spec.options), n=1)
+                close = _close(str(key), list(spec.options))
                 problems.append(f"{name}: unknown key {key!r}" + (f" (did you mean {close[0]}?)" if close else "")
                                 + f"; known keys: {', '.join(spec.options)}")
         for key, option in spec.options.items():
@@ -514,7 +522,7 @@ def _spec_problems(hostvars: Mapping[str, Mapping[str, Any]], nodes: list[str], 
                 for problem in value_problems(spec, value, key, ctx):
                     problems.add(sources.of(host, key), problem)
             elif key.startswith(prefixes) and key not in known:
-                close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+                close = _close(key, sorted(known), cutoff=0.75)
                 hint = f"did you mean {close[0]}?" if close else "no role reads it: remove it or fix its name"
                 problems.add(sources.of(host, key), f"{key}: unknown variable; {hint}")
         for spec in required:
