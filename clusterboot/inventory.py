@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -69,7 +70,9 @@ def load(path: Path) -> tuple[dict[str, dict], dict[str, list[str]]]:
     return hostvars, groups
 
 
+@functools.cache
 def _checks_module() -> ModuleType:
+    """Loaded once per process: it reads every role's specs, defaults and tasks on first use."""
     spec = importlib.util.spec_from_file_location("cluster_inventory", CHECKS_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

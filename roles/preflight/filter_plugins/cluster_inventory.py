@@ -194,9 +194,12 @@ class Spec:
                 self.range = (float(low) if low.strip() else None, float(high) if high.strip() else None)
 
 
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=LOADER)
     except (OSError, yaml.YAMLError):
         return None
 
@@ -206,7 +209,7 @@ def load_specs(roles_dir: str = str(ROLES_DIR)) -> dict[str, Spec]:
     """Every option of every entry point of every role's argument specs, by variable name."""
     specs: dict[str, Spec] = {}
     for path in sorted(Path(roles_dir).glob("*/meta/argument_specs.y*ml")):
-        data = yaml.safe_load(path.read_text()) or {}  # a broken spec file must not pass silently
+        data = yaml.load(path.read_text(), Loader=LOADER) or {}  # a broken spec file must not pass silently
         for entry, body in (data.get("argument_specs") or {}).items():
             for name, option in ((body or {}).get("options") or {}).items():
                 specs.setdefault(name, Spec(name, option or {}, f"{path.parent.parent.name}:{entry}"))
