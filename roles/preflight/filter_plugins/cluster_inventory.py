@@ -275,10 +275,17 @@ def _type_name(value: Any) -> str:
 
 
 def _show(value: Any) -> str:
+    """The value as the operator wrote it, cut to 60 characters."""
+    text = None
     for kind in (bool, int, float, str):
         if isinstance(value, kind):
-            return repr(kind(value))
-    text = json.dumps(value, default=str) if isinstance(value, (list, dict)) else repr(value)
+            text = repr(kind(value))
+            break
+    if text is None:
+        try:
+            text = json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
