@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -25,16 +26,24 @@ def resolve(name_or_path: str) -> Path:
 
 
 def _check_yaml_syntax(path: Path) -> None:
+    """Every YAML syntax error of the inventory's files at once, each as FILE:LINE:COLUMN."""
     files = [path] if path.is_file() else sorted([*path.rglob("*.yml"), *path.rglob("*.yaml")])
+    problems = []
     for file in files:
         try:
             yaml.safe_load(file.read_text())
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark
             where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-            raise UserError(f"{where}: YAML syntax error: {err.problem}") from None
-        except OSError as err:
-            raise UserError(f"cannot read {file}: {err.strerror}") from None
+            problems.append(f"{where}: YAML syntax error: {err.problem}")
+        except yaml.YAMLError as err:
+            problems.append(f"{file}: YAML error: {err}")
+        except (OSError, UnicodeDecodeError) as err:
+            problems.append(f"cannot read {file}: {getattr(err, 'strerror', None) or err}")
+    if len(problems) == 1:
+        raise UserError(problems[0])
+    if problems:
+        raise UserError(f"inventory {path.name} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
 
 
 def load(path: Path) -> tuple[dict[str, dict], dict[str, list[str]]]:
@@ -44,17 +53,26 @@ def load(path: Path) -> tuple[dict[str, dict], dict[str, list[str]]]:
     from ansible.parsing.dataloader import DataLoader
     from ansible.vars.manager import VariableManager
 
+    from ansible.errors import AnsibleError
+
     loader = DataLoader()
-    manager = InventoryManager(loader=loader, sources=[str(path)])
-    if not manager.hosts:
-        raise UserError(f"inventory {path} has no hosts; see inventory/lab100/hosts.yml for the layout")
-    variables = VariableManager(loader=loader, inventory=manager)
-    hostvars = {h.name: dict(variables.get_vars(host=h, include_hostvars=False)) for h in manager.get_hosts()}
+    try:
+        manager = InventoryManager(loader=loader, sources=[str(path)])
+        if not manager.hosts:
+            raise UserError(f"inventory {path} has no hosts; see inventory/lab100/hosts.yml for the layout")
+        variables = VariableManager(loader=loader, inventory=manager)
+        hostvars = {h.name: dict(variables.get_vars(host=h, include_hostvars=False)) for h in manager.get_hosts()}
+    except AnsibleError as err:
+        # A file Ansible cannot read as inventory or variables (a list where a mapping belongs, a bad host range).
+        message = " ".join(str(err).split())
+        raise UserError(f"inventory {path}: Ansible cannot load it: {message}") from None
     groups = {name: [h.name for h in group.get_hosts()] for name, group in manager.groups.items()}
     return hostvars, groups
 
 
+@functools.cache
 def _checks_module() -> ModuleType:
+    """Loaded once per process: it reads every role's specs, defaults and tasks on first use."""
     spec = importlib.util.spec_from_file_location("cluster_inventory", CHECKS_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from clusterboot.errors import UserError
 
 # The Kubernetes version new inventories pin (and `artifacts build` builds when not told otherwise).
 KUBERNETES_VERSION = "1.34.2"
+# Each node's block of pod addresses (Calico's block size).
+POD_BLOCK_SIZE = 26
 
 
 @dataclass(frozen=True)
@@ -32,12 +35,21 @@ class InventorySpec:
 def host_addresses(spec: InventorySpec) -> list[tuple[str, str, str]]:
     """(group, hostname, ip) for every node, control planes first."""
     try:
-        network = ipaddress.ip_network(spec.node_network)
-        first = ipaddress.ip_address(spec.first_ip)
+        network = ipaddress.IPv4Network(spec.node_network)
+        first = ipaddress.IPv4Address(spec.first_ip)
     except ValueError as err:
-        raise UserError(f"inventory generate: {err}") from None
-    if spec.control_planes < 1:
-        raise UserError("inventory generate: --control-planes must be at least 1")
+        raise UserError(f"inventory generate: {err} (IPv4 only)") from None
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", spec.name):
+        raise UserError(f"inventory generate: the name {spec.name!r} becomes cluster_name: use a lowercase DNS "
+                        "label (a-z, 0-9, '-')")
+    if spec.control_planes != 1:
+        # The inventory check refuses more: nothing joins extra control planes yet (no HA).
+        raise UserError("inventory generate: --control-planes must be 1; clusterboot forms a single control plane "
+                        "for now")
+    if spec.workers < 1:
+        # Spark's executors run on workers; kubeadm taints the control plane (the inventory check refuses it too).
+        raise UserError("inventory generate: at least 1 worker is needed (--workers; lab up: --nodes more than "
+                        "--control-planes)")
     names = [("control_plane", spec.control_plane_pattern.format(i)) for i in range(1, spec.control_planes + 1)]
     names += [("workers", spec.worker_pattern.format(i)) for i in range(1, spec.workers + 1)]
     rows = []
@@ -49,7 +61,45 @@ def host_addresses(spec: InventorySpec) -> list[tuple[str, str, str]]:
                 "choose a lower --first-ip or a larger --node-network"
             )
         rows.append((group, name, str(ip)))
+    _check_networks(spec, network, [ipaddress.IPv4Address(ip) for _, _, ip in rows])
     return rows
+
+
+def _check_networks(spec: InventorySpec, network: ipaddress.IPv4Network, ips: list[ipaddress.IPv4Address]) -> None:
+    """Refuse what `inventory check` would refuse, so every inventory written here passes it."""
+    gateway = _gateway(spec, network)
+    if gateway not in network or gateway in (network.network_address, network.broadcast_address) or gateway in ips:
+        raise UserError(f"inventory generate: gateway {gateway} must be a free host address of {network} "
+                        f"(the nodes take {ips[0]}-{ips[-1]}); choose --gateway or --first-ip")
+    try:
+        servers = [ipaddress.ip_address(server) for server in spec.dns_servers]
+    except ValueError as err:
+        raise UserError(f"inventory generate: DNS server: {err}") from None
+    for server, address in zip(spec.dns_servers, servers):
+        if address.is_loopback or address.is_unspecified or address.is_multicast or (
+                address in network and address in (network.network_address, network.broadcast_address)):
+            raise UserError(f"inventory generate: DNS server {server} cannot be the nodes' resolver")
+    try:
+        pod, service = ipaddress.IPv4Network(spec.pod_cidr), ipaddress.IPv4Network(spec.service_cidr)
+    except ValueError as err:
+        raise UserError(f"inventory generate: {err} (IPv4 only)") from None
+    for first, second in ((network, pod), (network, service), (pod, service)):
+        if first.overlaps(second):
+            raise UserError(f"inventory generate: {first} overlaps {second}; node, pod and service networks must "
+                            "be disjoint")
+    if service.prefixlen < 12 or pod.prefixlen > POD_BLOCK_SIZE or 2 ** (POD_BLOCK_SIZE - pod.prefixlen) < len(ips):
+        raise UserError(f"inventory generate: pod CIDR {pod} must hold a /{POD_BLOCK_SIZE} block per node "
+                        f"({len(ips)}) and service CIDR {service} be /12 or smaller")
+    for server, address in zip(spec.dns_servers, servers):
+        if any(address in net for net in (pod, service)):
+            raise UserError(f"inventory generate: DNS server {server} is inside the pod or service network")
+
+
+def _gateway(spec: InventorySpec, network: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(spec.gateway) if spec.gateway else network.network_address + 1
+    except ValueError as err:
+        raise UserError(f"inventory generate: --gateway: {err}") from None
 
 
 def render_hosts(spec: InventorySpec) -> str:
@@ -63,8 +113,8 @@ def render_hosts(spec: InventorySpec) -> str:
 
 
 def render_group_vars(spec: InventorySpec) -> str:
-    network = ipaddress.ip_network(spec.node_network)
-    gateway = spec.gateway or str(network.network_address + 1)
+    network = ipaddress.IPv4Network(spec.node_network)
+    gateway = str(_gateway(spec, network))
     dns = list(spec.dns_servers) or [gateway]
     settings = {
         "ansible_host": '"{{ node_ip }}"',
@@ -75,7 +125,7 @@ def render_group_vars(spec: InventorySpec) -> str:
         "cluster_node_gateway": gateway,
         "cluster_dns_servers": "[" + ", ".join(dns) + "]",
         "cluster_pod_cidr": spec.pod_cidr,
-        "cluster_pod_block_size": "26",
+        "cluster_pod_block_size": str(POD_BLOCK_SIZE),
         "cluster_service_cidr": spec.service_cidr,
         "cluster_manage_network": "true",
         "cluster_package_source": "upstream",

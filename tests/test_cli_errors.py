@@ -126,3 +126,23 @@ def test_generate_too_many_nodes(tmp_path):
 def test_bad_forks_value():
     code, out = bootstrap("--inventory", "lab100", "--forks", "many")
     assert code == 2 and "invalid int value: 'many'" in out
+
+
+def test_typo_refused_before_any_run(inventory):
+    """At the start of a run, not only in `inventory check`: a misspelt setting gets a suggestion, exit 2."""
+    edit(inventory / "group_vars/all.yml", "cluster_pod_block_size: 26", "cluster_pod_blocksize: 26")
+    code, out = bootstrap("--inventory", str(inventory))
+    assert code == 2 and "cluster_pod_blocksize: unknown variable; did you mean cluster_pod_block_size?" in out
+    assert "cluster_pod_block_size: missing; set it in group_vars/all.yml" in out
+
+
+def test_missing_group_refused_before_any_run(inventory):
+    edit(inventory / "hosts.yml", "        control_plane:\n        workers:\n", "        control_plane:\n")
+    code, out = bootstrap("--inventory", str(inventory), "--role", "base")
+    assert code == 2 and "is in workers but not in k8s_cluster, so the nodes phase would skip it" in out
+
+
+def test_bad_role_variable_refused_before_submit(inventory):
+    edit(inventory / "group_vars/all.yml", "spark_submit_executor_instances: 3", "spark_submit_executor_instances: many")
+    code, out = bootstrap("submit", "--inventory", str(inventory), "word_count")
+    assert code == 2 and "spark_submit_executor_instances: is str 'many', must be int" in out

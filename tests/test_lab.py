@@ -60,9 +60,9 @@ def test_status_lists_the_nodes(test_lab):
 
 def test_down_removes_everything_and_is_safe_twice(tmp_path):
     cfg = lab.LabConfig(project_dir=PROJECT, name="pytestdown", subnet="10.216.0.0/24", inventory_root=tmp_path)
-    lab.up(cfg, nodes=1, control_planes=1, spark_manager="standalone", log=lambda _: None)
+    lab.up(cfg, nodes=2, control_planes=1, spark_manager="standalone", log=lambda _: None)
     assert docker_lines("ps", "-aq", "--filter", "label=clusterboot.lab=pytestdown")
-    assert lab.down(cfg, log=lambda _: None) == 1
+    assert lab.down(cfg, log=lambda _: None) == 2
     assert lab.down(cfg, log=lambda _: None) == 0
     assert docker_lines("ps", "-aq", "--filter", "label=clusterboot.lab=pytestdown") == []
     assert docker_lines("network", "ls", "-q", "--filter", "name=^clusterboot-pytestdown$") == []
