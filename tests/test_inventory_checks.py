@@ -49,6 +49,9 @@ BAD_INVENTORIES = [
      ["host wk003", "outside cluster_node_network 10.20.0.0/24"]),
     ("hosts.yml", "wk003: {node_ip: 10.20.0.14}", "WK001: {node_ip: 10.20.0.14}",
      ["host WK001", "not a valid lowercase DNS label"]),
+    # Ansible host names are case-sensitive, kubelet's node names are not: wk001 and WK001 would collide.
+    ("hosts.yml", "wk003: {node_ip: 10.20.0.14}", "WK001: {node_ip: 10.20.0.14}",
+     ["host wk001: same hostname as WK001; hostnames must be unique"]),
     ("hosts.yml", "wk003: {node_ip: 10.20.0.14}", "wk003: {}",
      ["host wk003", "node_ip is missing"]),
     ("hosts.yml", "wk003: {node_ip: 10.20.0.14}", "wk003: {node_ip: 10.20.0.300}",
@@ -69,6 +72,8 @@ BAD_INVENTORIES = [
      ["cluster_pod_block_size", "is bool True, must be int"]),
     ("group_vars/all.yml", "cluster_package_source: upstream", "cluster_package_source: ppa",
      ["cluster_package_source", "'ppa' is not one of upstream, distro"]),
+    ("group_vars/all.yml", "cluster_spark_manager: kubernetes", "cluster_spark_manager: yarn",
+     ["cluster_spark_manager: 'yarn' is not one of kubernetes, standalone"]),
     ("group_vars/all.yml", "cluster_name: t\n", "",
      ["cluster_name: missing"]),
     ("group_vars/all.yml", "cluster_pod_cidr: 192.168.0.0/16", "cluster_pod_cidr: 192.168.0.0/33",
