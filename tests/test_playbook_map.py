@@ -12,7 +12,8 @@ PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 SITE = PLAYBOOKS / "site.yml"
 
 
-@pytest.fixture(scope="module")
+# Per test, not per module: it is cheap, and mutmut links a function only to the tests that call it.
+@pytest.fixture
 def plays():
     return playbook_map.read_plays(SITE)
 
