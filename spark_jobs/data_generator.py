@@ -32,8 +32,14 @@ def classification_weights(features: int, seed: int) -> tuple[list[float], float
     return [rng.uniform(-1, 1) for _ in range(features)], rng.uniform(-0.2, 0.2)
 
 
-def text_corpus(spark: SparkSession, lines: int, words_per_line: int, vocab_size: int, seed: int) -> DataFrame:
-    ids = spark.range(lines)
+def row_ids(spark: SparkSession, rows: int, partitions: int | None) -> DataFrame:
+    """Row ids 0..rows-1 in `partitions` partitions (None: Spark's default); no draw depends on the split."""
+    return spark.range(0, rows, 1, partitions)
+
+
+def text_corpus(spark: SparkSession, lines: int, words_per_line: int, vocab_size: int, seed: int,
+                partitions: int | None = None) -> DataFrame:
+    ids = row_ids(spark, lines, partitions)
     tokens = []
     for k in range(words_per_line):
         word = F.concat(F.lit("w"), F.conv(F.floor(uniform(seed, F.col("id"), k) * vocab_size).cast("string"), 10, 36))
@@ -44,25 +50,27 @@ def text_corpus(spark: SparkSession, lines: int, words_per_line: int, vocab_size
     return ids.select(F.concat(*tokens[:-1], F.lit(".")).alias("value"))
 
 
-def classification_data(spark: SparkSession, rows: int, features: int, noise: float, seed: int) -> DataFrame:
+def classification_data(spark: SparkSession, rows: int, features: int, noise: float, seed: int,
+                        partitions: int | None = None) -> DataFrame:
     weights, bias = classification_weights(features, seed)
     x = {f"feature{j + 1}": uniform(seed, F.col("id"), j) * 2 - 1 for j in range(features)}
     score = sum((F.col(name) * w for name, w in zip(x, weights)), F.lit(bias))
     flipped = uniform(seed + 7, F.col("id")) < noise
     clean = (score > 0).cast("int")
     return (
-        spark.range(rows).select("id", *[c.alias(n) for n, c in x.items()])
+        row_ids(spark, rows, partitions).select("id", *[c.alias(n) for n, c in x.items()])
         .withColumn("label", F.when(flipped, 1 - clean).otherwise(clean)).drop("id")
     )
 
 
 def regression_data(spark: SparkSession, rows: int, coefficients: list[float], intercept: float, noise: float,
-                    seed: int) -> DataFrame:
+                    seed: int, partitions: int | None = None) -> DataFrame:
     x = {f"feature{j + 1}": uniform(seed, F.col("id"), j) * 2 - 1 for j in range(len(coefficients))}
     # Box-Muller: a standard normal from two uniforms (1 - u keeps the log's argument above 0).
     gaussian = F.sqrt(-2 * F.log(1 - uniform(seed + 11, F.col("id")))) * F.cos(2 * 3.141592653589793 * uniform(seed + 13, F.col("id")))
     target = sum((F.col(name) * c for name, c in zip(x, coefficients)), F.lit(intercept)) + gaussian * noise
-    return spark.range(rows).select("id", *[c.alias(n) for n, c in x.items()]).withColumn("target", target).drop("id")
+    return (row_ids(spark, rows, partitions).select("id", *[c.alias(n) for n, c in x.items()])
+            .withColumn("target", target).drop("id"))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -1,5 +1,8 @@
 """The runner uses Mitogen's strategy when it is installed and falls back cleanly when it is not."""
 
+import configparser
+from pathlib import Path
+
 import pytest
 
 from clusterboot import mitogen
@@ -24,5 +27,18 @@ def test_absent_mitogen_falls_back_under_auto_and_is_named_under_on(monkeypatch)
 
 
 def test_mitogen_ssh_reuses_a_persisted_master_per_node():
+    """Mitogen's ssh must use the sockets Ansible's ssh plugin makes: ansible.cfg's control_path_dir, then %C."""
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).resolve().parent.parent / "ansible.cfg")
+    control_path_dir = cfg["ssh_connection"]["control_path_dir"]
+    assert "ControlPersist=" in cfg["ssh_connection"]["ssh_args"]
     env = mitogen.strategy_env("auto")
-    assert env["ANSIBLE_SSH_EXTRA_ARGS"] == f"-o ControlPath={mitogen.SSH_CONTROL_DIR}/%C"
+    assert env["ANSIBLE_SSH_EXTRA_ARGS"] == f"-o ControlPath={control_path_dir}/%C"
+
+
+def test_the_control_folder_is_made_private(tmp_path, monkeypatch):
+    folder = tmp_path / "ssh"
+    monkeypatch.setattr(mitogen, "SSH_CONTROL_DIR", folder)
+    mitogen.prepare_ssh_control_dir()
+    mitogen.prepare_ssh_control_dir()  # a second run finds it there
+    assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700

@@ -14,3 +14,30 @@ def test_a_changed_no_log_task_counts_as_changed() -> None:
                  "event_data": {"ok": {"wk003": 1}, "changed": {"wk003": 1}, "skipped": {}}})
     assert state.hosts["wk003"].changed == 1
     assert state.totals().changed == 1
+
+
+def result(kind: str, host: str, **data) -> dict:
+    return {"event": kind, "event_data": {"host": host, **data}}
+
+
+def test_results_are_counted_per_host_and_failures_keep_their_task_and_message() -> None:
+    state = RunState()
+    assert state.apply({"event": "playbook_on_play_start", "event_data": {"play": "Join the nodes"}}) == "play"
+    assert state.apply({"event": "playbook_on_task_start", "event_data": {"task": "Run kubeadm join"}}) == "task"
+    assert state.apply(result("runner_on_ok", "wk001", res={"changed": True})) == "result"
+    state.apply(result("runner_on_ok", "wk001", res={"changed": False}))
+    state.apply(result("runner_on_skipped", "wk001"))
+    state.apply(result("runner_on_failed", "wk002", res={"msg": "token\n   expired", "stderr": "ignored"}))
+    state.apply(result("runner_on_unreachable", "wk003", task="Gathering Facts", res={"stderr": "no route"}))
+    state.apply(result("runner_on_failed", "wk004", ignore_errors=True, res={"msg": "tolerated"}))
+    assert state.apply({"event": "runner_on_start", "event_data": {"host": "wk001"}}) is None
+    assert state.apply(result("runner_on_ok", "")) is None  # no host: nothing to count
+    wk001, wk002, wk003, wk004 = (state.hosts[h] for h in ("wk001", "wk002", "wk003", "wk004"))
+    assert (wk001.ok, wk001.changed, wk001.skipped, wk001.failed) == (2, 1, 1, 0)
+    assert (wk002.failed, wk002.failed_task, wk002.message) == (1, "Run kubeadm join", "token expired")
+    assert (wk003.unreachable, wk003.failed_task, wk003.message) == (1, "Gathering Facts", "no route")
+    assert (wk004.ok, wk004.failed, wk004.message) == (1, 0, "")  # ignore_errors: an ok, not a failure
+    assert state.task_done == {"wk001", "wk002", "wk003", "wk004"}
+    assert (state.play, state.task) == ("Join the nodes", "Run kubeadm join")
+    state.apply({"event": "playbook_on_task_start", "event_data": {"task": "Next"}})
+    assert state.task_done == set()

@@ -54,12 +54,18 @@ def unknown_fields(doc, allowed, path=""):
     return found
 
 
-def render(inventory: Path) -> Path:
+RENDERED_FILES = ["calico-installation.yaml", "kubeadm-config.yaml", "spark-namespace.yaml"]
+
+
+def render(inventory: Path, out: Path) -> Path:
+    """Render into `out`, a new empty folder: files of an earlier run can never stand in for this one's."""
+    assert not out.exists()
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
-                           "playbooks/render.yml"], cwd=PROJECT, capture_output=True, text=True, check=False)
+                           "-e", f"render_dir={out}", "playbooks/render.yml"],
+                          cwd=PROJECT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    name = yaml.safe_load((inventory / "group_vars/all.yml").read_text())["cluster_name"]
-    return PROJECT / ".artifacts" / "rendered" / name
+    assert sorted(p.name for p in out.iterdir()) == RENDERED_FILES
+    return out
 
 
 @pytest.fixture(scope="module", params=["lab100", "lab"])
@@ -71,7 +77,7 @@ def rendered(request, tmp_path_factory):
                              control_planes=1, workers=4, pod_cidr="10.244.0.0/16")
         inventory = write_inventory(spec, tmp_path_factory.mktemp("inv") / "rendertest")
     variables = yaml.safe_load((inventory / "group_vars/all.yml").read_text())
-    return render(inventory), variables
+    return render(inventory, tmp_path_factory.mktemp("rendered") / variables["cluster_name"]), variables
 
 
 def docs(path: Path) -> list[dict]:

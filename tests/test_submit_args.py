@@ -1,13 +1,18 @@
 """The spark-submit arguments generated for inventory/lab100, checked against Spark-on-Kubernetes needs."""
 
 import re
-from pathlib import Path
+import shlex
+from pathlib import Path, PurePosixPath
 
+import jinja2
 import pytest
+import yaml
 
 from clusterboot import inventory, submit
 
-LAB100 = Path(__file__).resolve().parent.parent / "inventory" / "lab100"
+PROJECT = Path(__file__).resolve().parent.parent
+LAB100 = PROJECT / "inventory" / "lab100"
+SPARK_IMAGE_ROLE = PROJECT / "roles" / "spark_image"
 IMAGE = "cp01:5000/spark:0123456789abcdef"
 TARGET = submit.KubernetesTarget(image=IMAGE, image_bytes=10**9, namespace="spark-jobs", service_account="driver",
                                  event_log_dir="/srv/spark-data/spark-events", history_url="http://10.20.0.11:31080")
@@ -51,10 +56,54 @@ def test_app_and_driver_pod_names_are_dns_labels(lab100, job):
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 63
 
 
-def test_every_job_has_a_file_baked_into_the_image(lab100):
-    for job in submit.available_jobs():
-        assert (submit.JOBS_DIR / f"{job}.py").exists()
+def image_files(base_source: str) -> set[str]:
+    """The files the spark_image role puts in the image, from its own tasks and Dockerfile template.
+
+    The build context is what image.yml's copy tasks put under the context folder (a src ending in / copies
+    the folder's contents); then each COPY of the rendered Dockerfile takes a context path into the image.
+    """
+    context_root = "{{ spark_image_build_dir }}/context/"
+    context: dict[str, Path] = {}  # context-relative path -> controller file
+    for task in yaml.safe_load((SPARK_IMAGE_ROLE / "tasks" / "image.yml").read_text()):
+        copy = task.get("ansible.builtin.copy")
+        if not copy or "src" not in copy or not copy["dest"].startswith(context_root):
+            continue
+        src = Path(jinja2.Template(copy["src"]).render(playbook_dir=PROJECT / "playbooks",
+                                                       pyspark_wheel_dir=PROJECT / "no-wheels"))
+        dest = copy["dest"][len(context_root):].rstrip("/")
+        if src.is_dir():
+            for file in src.rglob("*"):
+                if file.is_file() and "__pycache__" not in file.parts:
+                    context[f"{dest}/{file.relative_to(src)}"] = file
+        elif src.is_file():
+            context[dest] = src
+    dockerfile = jinja2.Template((SPARK_IMAGE_ROLE / "templates" / "Dockerfile.j2").read_text()).render(
+        spark_image_base_source=base_source, spark_image_from="base", pyspark_wheel_version="0")
+    files = set()
+    for line in dockerfile.splitlines():
+        if not line.startswith("COPY "):
+            continue
+        *sources, target = shlex.split(line)[1:]
+        for source in sources:
+            source = source.rstrip("/")
+            for path in context:
+                if path == source:
+                    files.add(str(PurePosixPath(target, path.rsplit("/", 1)[-1]) if target.endswith("/") else target))
+                elif path.startswith(source + "/"):
+                    files.add(str(PurePosixPath(target, path[len(source) + 1:])))
+    return files
+
+
+@pytest.mark.parametrize("base_source", ["local", "upstream"])
+def test_every_job_is_baked_into_the_image_where_submit_points(lab100, base_source):
+    files = image_files(base_source)
     assert submit.available_jobs() == ["classification", "data_generator", "dl_training", "regression", "word_count"]
+    for job in submit.available_jobs():
+        app = submit.kubernetes_submit_args(lab100, job, [], TARGET)[-1]
+        assert app.startswith("local://") and app[len("local://"):] in files, f"{app} is not in the image"
+    # The modules the jobs import come along too.
+    for module in ("__init__", "session", "ml_common"):
+        assert f"{submit.IMAGE_JOBS_DIR}/{module}.py" in files
 
 
 def test_standalone_arguments(tmp_path):

@@ -20,6 +20,15 @@ def test_count_words_sorted_by_count_then_word(spark):
     assertDataFrameEqual(count_words(lines), expected, checkRowOrder=True)
 
 
+def test_equal_counts_are_ordered_by_word(spark):
+    # Ties at every count, each first seen in reverse alphabetical order: only the word key can order them.
+    lines = spark.createDataFrame([("zebra pear kiwi fig",), ("Pear, date apple zebra",), ("fig apple zebra",)],
+                                  ["value"])
+    expected = spark.createDataFrame([("zebra", 3), ("apple", 2), ("fig", 2), ("pear", 2), ("date", 1), ("kiwi", 1)],
+                                     "word string, count long")
+    assertDataFrameEqual(count_words(lines), expected, checkRowOrder=True)
+
+
 def test_text_lines_are_word_tab_count(spark):
     counts = spark.createDataFrame([("b", 3), ("a", 2)], "word string, count long")
     assertDataFrameEqual(as_text_lines(counts), spark.createDataFrame([("b\t3",), ("a\t2",)], ["value"]))
@@ -36,6 +45,9 @@ def test_generated_corpus_matches_a_plain_python_count(spark):
 
 
 def test_generator_is_deterministic_whatever_the_partitioning(spark):
-    one = text_corpus(spark, 500, 5, 50, seed=3)
-    many = text_corpus(spark, 500, 5, 50, seed=3).repartition(7)
+    # Generated from 1 and from 7 partitions: a draw that depends on the split (rand, a partition id) differs.
+    one = text_corpus(spark, 500, 5, 50, seed=3, partitions=1)
+    many = text_corpus(spark, 500, 5, 50, seed=3, partitions=7)
+    assert many.rdd.getNumPartitions() == 7
     assertDataFrameEqual(one, many)
+    assert one.distinct().count() > 400  # lines really vary: a constant generator would pass the line above

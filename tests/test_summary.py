@@ -1,0 +1,53 @@
+"""The end-of-run report: problem hosts first, totals, and a retry command limited to the failed hosts."""
+
+from clusterboot import summary
+from clusterboot.progress import HostResult, RunState
+
+
+def state_with(**hosts: HostResult) -> RunState:
+    state = RunState()
+    state.hosts.update(hosts)
+    return state
+
+
+def test_retry_command_replaces_any_limit_and_keeps_everything_else(tmp_path):
+    retry = tmp_path / "retry.txt"
+    argv = ["--inventory", "lab100", "--limit", "wk001", "--phase", "nodes", "-l", "x", "--limit=wk002", "--diff"]
+    assert summary.retry_command(argv, retry) == (
+        f"python bootstrap.py --inventory lab100 --phase nodes --diff --limit @{retry}")
+    assert summary.retry_command(["--inventory", "my lab"], retry) == (
+        f"python bootstrap.py --inventory 'my lab' --limit @{retry}")
+
+
+def test_failed_and_unreachable_hosts_are_retried_in_name_order(tmp_path):
+    state = state_with(wk002=HostResult(ok=3, failed=1), cp01=HostResult(ok=5), wk001=HostResult(unreachable=1))
+    assert summary.failed_hosts(state) == ["wk001", "wk002"]
+    path = summary.write_retry_file(state, tmp_path)
+    assert path == tmp_path / "retry.txt" and path.read_text() == "wk001\nwk002\n"
+    assert summary.write_retry_file(state_with(cp01=HostResult(ok=1)), tmp_path / "none") is None
+
+
+def test_report_lists_problem_hosts_first_with_their_task_then_totals(tmp_path):
+    state = state_with(
+        cp01=HostResult(ok=5, changed=2, skipped=1),
+        wk002=HostResult(ok=3, failed=1, failed_task="Join", message="token expired"),
+        wk001=HostResult(ok=1, unreachable=1, failed_task="Gathering Facts", message="no route"),
+    )
+    lines = summary.render(state, tmp_path, ["--inventory", "lab100"], rc=2).splitlines()
+    assert lines[0].split() == ["host", "ok", "changed", "failed", "unreach", "skipped", "failing", "task:", "message"]
+    assert lines[1] == f"{'wk001':14} {1:5} {0:7} {0:6} {1:7} {0:7}  Gathering Facts: no route"
+    assert lines[2] == f"{'wk002':14} {3:5} {0:7} {1:6} {0:7} {0:7}  Join: token expired"
+    assert lines[3] == f"{'cp01':14} {5:5} {2:7} {0:6} {0:7} {1:7}"  # no failing task for a good host
+    assert lines[4] == "totals: 3 hosts, ok=9 changed=2 failed=1 unreachable=1 skipped=1"
+    assert lines[5] == f"artifacts: {tmp_path}"
+    assert lines[6] == "2 host(s) did not finish; after fixing them, retry only those:"
+    assert lines[7] == f"  python bootstrap.py --inventory lab100 --limit @{tmp_path / 'retry.txt'}"
+    assert len(lines) == 8
+
+
+def test_report_of_a_run_that_failed_before_any_host(tmp_path):
+    state = state_with(cp01=HostResult(ok=1))
+    failed = summary.render(state, tmp_path, [], rc=4).splitlines()
+    assert failed[-1] == "the run failed before any host reported a failure; see the artifacts' stdout"
+    assert not (tmp_path / "retry.txt").exists()
+    assert summary.render(state, tmp_path, [], rc=0).splitlines()[-1] == f"artifacts: {tmp_path}"
