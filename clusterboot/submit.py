@@ -255,6 +255,13 @@ class SubmitResult:
     executors: dict[str, int]
     error: str = ""  # the driver's own last error line when the job failed
     history: str = ""  # the app's page on the history server
+    outputs: str = ""  # where the job says it wrote its results
+
+
+def announced_outputs(driver_log: str) -> str:
+    """The `output: ...` line a job of spark_jobs/ prints (spark_jobs.session.announce_outputs)."""
+    found = re.findall(r"^output: (.+)$", driver_log, flags=re.M)
+    return found[-1].strip() if found else ""
 
 
 # The line a failed PySpark driver ends on: "pkg.SomeError: message" or "java.io.SomeException: message".
@@ -308,7 +315,7 @@ def _submit_standalone(cluster: Cluster, job: str, job_args: list[str], conf: di
     app_id = match.group(1) if match else None
     executors = executor_hosts(cluster, app_id) if app_id else {}
     error = last_error_line(text) if rc != 0 else ""
-    return SubmitResult(rc, log, seconds, app_id, executors, error)
+    return SubmitResult(rc, log, seconds, app_id, executors, error, outputs=announced_outputs(text))
 
 
 def _submit_kubernetes(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str] | None,
@@ -332,9 +339,11 @@ def _submit_kubernetes(cluster: Cluster, job: str, job_args: list[str], conf: di
     rc = rc or _driver_exit_code(driver)
     app_id = driver.get("metadata", {}).get("labels", {}).get("spark-app-selector")
     executors = _executor_nodes(cluster, target, app_id) if app_id else {}
-    error = last_error_line(driver_log.read_text(errors="replace")) if rc != 0 else ""
+    text = driver_log.read_text(errors="replace")
+    error = last_error_line(text) if rc != 0 else ""
     history = f"{target.history_url}/history/{app_id}/" if target.history_url and app_id else ""
-    return SubmitResult(rc, driver_log, seconds, app_id, executors or watcher.executor_nodes, error, history)
+    return SubmitResult(rc, driver_log, seconds, app_id, executors or watcher.executor_nodes, error, history,
+                        announced_outputs(text))
 
 
 class PodWatcher:
@@ -414,8 +423,9 @@ def report(job: str, result: SubmitResult) -> str:
     where = ", ".join(f"{h}: {n}" for h, n in sorted(result.executors.items())) or "not reported"
     error = f"; error: {result.error}" if result.error else ""
     history = f"; history: {result.history}" if result.history else ""
+    outputs = f"; output: {result.outputs}" if result.outputs else ""
     return (f"job {job}: exit {result.rc} after {result.seconds:.1f}s; app {result.app_id or '?'}; "
-            f"executors by worker: {where}; driver log: {result.log}{history}{error}")
+            f"executors by worker: {where}; driver log: {result.log}{outputs}{history}{error}")
 
 
 def run_configured_jobs(cluster: Cluster) -> None:

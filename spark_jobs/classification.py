@@ -11,7 +11,7 @@ from pyspark.ml.feature import VectorAssembler
 from pyspark.sql import DataFrame
 
 from spark_jobs.ml_common import ml_parser, select_numeric, split
-from spark_jobs.session import session_from_args, publish_metrics
+from spark_jobs.session import announce_outputs, publish_metrics, session_from_args
 
 METRICS = {"accuracy": "accuracy", "f1": "f1", "precision": "weightedPrecision", "recall": "weightedRecall"}
 
@@ -46,6 +46,7 @@ def main(argv: list[str]) -> int:
         model, metrics = train_and_evaluate(df, args.features.split(","), args.label, args.train_fraction, args.seed)
         model.write().overwrite().save(args.model_out)
         publish_metrics(spark, metrics, args.metrics_out)
+        announce_outputs(args.model_out, args.metrics_out)
     finally:
         spark.stop()
     return 0

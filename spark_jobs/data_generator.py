@@ -16,7 +16,7 @@ import sys
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.session import add_session_arguments, session_from_args
+from spark_jobs.session import add_session_arguments, announce_outputs, session_from_args
 
 UNIFORM_STEPS = 1 << 30
 
@@ -113,6 +113,7 @@ def main(argv: list[str]) -> int:
             df = df.repartition(args.partitions)
         writer = df.write.mode("overwrite")
         {"text": writer.text, "parquet": writer.parquet, "csv": lambda p: writer.csv(p, header=True)}[fmt](args.output)
+        announce_outputs(args.output)
     finally:
         spark.stop()
     return 0

@@ -13,7 +13,7 @@ import sys
 from pyspark.ml.torch.distributor import TorchDistributor
 from pyspark.sql import DataFrame
 
-from spark_jobs.session import add_session_arguments, session_from_args, publish_metrics
+from spark_jobs.session import add_session_arguments, announce_outputs, publish_metrics, session_from_args
 
 
 def to_arrays(df: DataFrame, feature_cols: list[str], label_col: str) -> tuple[list[list[float]], list[float]]:
@@ -103,6 +103,7 @@ def main(argv: list[str]) -> int:
         torch.save({k: torch.tensor(v) for k, v in result["state_dict"].items()}, args.model_out)
         metrics = {k: result[k] for k in ("losses", "test_accuracy", "processes")}
         publish_metrics(spark, metrics, args.metrics_out)
+        announce_outputs(args.model_out, args.metrics_out)
     finally:
         spark.stop()
     return 0

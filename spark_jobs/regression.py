@@ -11,7 +11,7 @@ from pyspark.ml.regression import LinearRegression
 from pyspark.sql import DataFrame
 
 from spark_jobs.ml_common import ml_parser, select_numeric, split
-from spark_jobs.session import session_from_args, publish_metrics
+from spark_jobs.session import announce_outputs, publish_metrics, session_from_args
 
 
 def build_pipeline(feature_cols: list[str], label_col: str) -> Pipeline:
@@ -47,6 +47,7 @@ def main(argv: list[str]) -> int:
         _, predictions, metrics = fit(df, args.features.split(","), args.label, args.train_fraction, args.seed)
         predictions.write.mode("overwrite").parquet(args.predictions_out)
         publish_metrics(spark, metrics, args.metrics_out)
+        announce_outputs(args.predictions_out, args.metrics_out)
     finally:
         spark.stop()
     return 0

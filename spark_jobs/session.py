@@ -40,3 +40,8 @@ def publish_metrics(spark: SparkSession, metrics: dict, path: str) -> None:
     """Metrics as one JSON record through Spark's writer (so hdfs:// and s3a:// work), and on stdout."""
     spark.createDataFrame([metrics]).coalesce(1).write.mode("overwrite").json(path)
     print(f"metrics: {metrics}")
+
+
+def announce_outputs(*paths: str) -> None:
+    """One line the submitter reads from the driver's log to tell the user where the results are."""
+    print(f"output: {', '.join(paths)}", flush=True)

@@ -14,7 +14,7 @@ import sys
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_jobs.session import add_session_arguments, session_from_args
+from spark_jobs.session import add_session_arguments, announce_outputs, session_from_args
 
 # Java regex (Spark evaluates it on the JVM); Python's equivalent is [^\W_]+(?:'[^\W_]+)*
 WORD_PATTERN = r"[\p{L}\p{N}]+(?:'[\p{L}\p{N}]+)*"
@@ -56,6 +56,7 @@ def main(argv: list[str]) -> int:
             as_text_lines(counts).write.mode("overwrite").text(args.output)
         else:
             counts.write.mode("overwrite").parquet(args.output)
+        announce_outputs(args.output)
     finally:
         spark.stop()
     return 0

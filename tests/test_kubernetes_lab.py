@@ -202,6 +202,7 @@ def test_word_count_runs_on_kubernetes_and_is_right(cluster: Cluster) -> None:
     # read from the executor pods in the API: more than one worker.
     assert re.search(r"driver Running on wk00\d, executors running: [1-9]", count.stdout), count.stdout[-3000:]
     report = next(line for line in count.stdout.splitlines() if line.startswith("job word_count: exit 0"))
+    assert f"output: {data}/k8s-counts;" in report, report
     workers = re.findall(r"(wk\d+): \d+", report.split("executors by worker: ")[1].split(";")[0])
     assert len(set(workers)) >= 2, report
 

@@ -155,3 +155,12 @@ pyspark.errors.exceptions.captured.AnalysisException: [PATH_NOT_FOUND] Path does
     assert submit.last_error_line(log) == ("pyspark.errors.exceptions.captured.AnalysisException: [PATH_NOT_FOUND] "
                                            "Path does not exist: file:/data/missing.")
     assert submit.last_error_line("all fine\n") == ""
+
+
+def test_the_report_names_where_the_job_wrote_its_results():
+    log = "26/11/26 INFO SparkContext: Running Spark\nmetrics: {'r2': 0.99}\noutput: /data/pred, /data/metrics\n"
+    assert submit.announced_outputs(log) == "/data/pred, /data/metrics"
+    result = submit.SubmitResult(0, Path("/a/driver.log"), 3.0, "spark-1", {"wk001": 2}, outputs="/data/pred")
+    assert submit.report("regression", result) == ("job regression: exit 0 after 3.0s; app spark-1; executors by "
+                                                   "worker: wk001: 2; driver log: /a/driver.log; output: /data/pred")
+    assert submit.announced_outputs("no such line\n") == ""
