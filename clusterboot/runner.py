@@ -21,8 +21,8 @@ from clusterboot.progress import Progress, RunState
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = PROJECT_DIR / ".artifacts"
 KEEP_RUNS = 20
-# After the first Ctrl-C or SIGTERM, how long ansible-playbook gets to end its current task and exit before
-# it is killed: Ansible stops at the next result and reports what it did.
+# After the first Ctrl-C or SIGTERM, how long ansible-playbook gets to stop its workers and exit before it
+# is killed.
 STOP_GRACE_SECONDS = 30.0
 
 
@@ -88,8 +88,8 @@ def new_artifacts_dir(label: str) -> Path:
 
 class Stop:
     """SIGINT (Ctrl-C) and SIGTERM during a run. The first asks ansible-playbook to stop: it gets SIGINT,
-    as on its own terminal, so it ends the task under way, its workers and SSH sessions, and exits; the
-    events so far still reach the summary. The second, or the grace period running out, kills it at once."""
+    as on its own terminal, so it abandons the task under way, stops its workers and exits; the events so
+    far still reach the summary. The second, or the grace period running out, kills it at once."""
 
     def __init__(self, cancelled: threading.Event) -> None:
         self.cancelled = cancelled
@@ -110,8 +110,8 @@ class Stop:
         if self.signum is None:
             self.signum = signum
             self.deadline = time.monotonic() + STOP_GRACE_SECONDS
-            print(f"\n{signal.Signals(signum).name}: stopping ansible-playbook after its current task "
-                  "(again to stop at once)", file=sys.stderr, flush=True)
+            print(f"\n{signal.Signals(signum).name}: stopping ansible-playbook (again to kill it at once)",
+                  file=sys.stderr, flush=True)
             _signal_children(signal.SIGINT, group=False)
         else:
             self.kill()
