@@ -5,6 +5,7 @@
    apt refuses every install ("dpkg was interrupted"); the retry command the summary printed must
    still succeed, and a full rerun must change nothing.
 2. Ctrl-C to `python bootstrap.py` on the lab: exit 130, the summary and the rerun command.
+3. A live process holds dpkg's lock: preflight waits its bounded time, then fails naming pid and command.
 
 About 5 minutes on 2 shared cores (the nodes phase from scratch, the retry, a no-op rerun, a short run).
 """
@@ -132,3 +133,24 @@ def test_ctrl_c_on_the_lab_exits_130_with_the_summary(fault_lab):
     assert "finished plays: Validate the inventory and every node, Package cache" in output, output
     assert f"  {shlex.join(['python', 'bootstrap.py', *args])}\n" in output, output
     assert "totals: 2 hosts" in output, output
+
+
+def test_preflight_names_the_process_that_holds_the_dpkg_lock(fault_lab):
+    group_vars = fault_lab.inventory_dir / "group_vars" / "all.yml"
+    original = group_vars.read_text()
+    group_vars.write_text(original + "preflight_dpkg_lock_wait_seconds: 4\n")
+    holder = "import fcntl, os, time; fd = os.open('/var/lib/dpkg/lock-frontend', os.O_RDWR); " \
+             "fcntl.lockf(fd, fcntl.LOCK_EX); print(os.getpid(), flush=True); time.sleep(120)"
+    lock = subprocess.Popen(["docker", "exec", f"{NAME}-{WORKER}", "python3", "-c", holder], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        pid = lock.stdout.readline().strip()
+        run = subprocess.run([sys.executable, "bootstrap.py", "--inventory", str(fault_lab.inventory_dir), "--role",
+                              "preflight"], cwd=PROJECT, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        node("kill", pid)  # the holder, by the pid it printed, inside the node
+        lock.wait(timeout=30)
+        group_vars.write_text(original)
+    assert run.returncode == 1, run.stdout[-3000:]
+    row = next(line for line in run.stdout.splitlines() if line.startswith(WORKER))
+    assert f"dpkg's lock is still held after 4s by pid {pid} (python3 -c import fcntl" in row, run.stdout[-3000:]
