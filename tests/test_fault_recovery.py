@@ -7,7 +7,8 @@
 2. Ctrl-C to `python bootstrap.py` on the lab: exit 130, the summary and the rerun command.
 3. A live process holds dpkg's lock: preflight waits its bounded time, then fails naming pid and command.
 
-About 5 minutes on 2 shared cores (the nodes phase from scratch, the retry, a no-op rerun, a short run).
+3 to 5 minutes on 2 shared cores (200 s and 315 s here): the nodes phase from scratch, the retry, a no-op
+rerun, two short runs.
 """
 
 import shlex
