@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 from clusterboot import mitogen
-from clusterboot.errors import EXIT_OK, RunFailed, UserError
+from clusterboot.errors import EXIT_OK, Interrupted, RunFailed, UserError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-EPILOG = """exit codes: 0 ok, 1 a playbook or job failed, 2 usage or input error (nothing was changed)
+EPILOG = """exit codes: 0 ok, 1 a playbook or job failed, 2 usage or input error (nothing was changed),
+  130 stopped by Ctrl-C, 143 by SIGTERM (the summary says where; rerun the same command to finish)
 
 examples:
   python bootstrap.py --inventory lab100                  the whole flow, then the configured Spark jobs
@@ -99,13 +100,22 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    return exit_code(lambda: _dispatch(parser, args))
+
+
+def exit_code(action) -> int:
+    """Run a command; turn its errors into one sentence on stderr and the documented exit code."""
     try:
-        return _dispatch(parser, args)
+        return action()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except RunFailed as err:
         print(f"failed: {err}", file=sys.stderr)
+        return err.exit_code
+    except Interrupted as err:
+        print("interrupted: nodes may be part-way through the task named above; rerun the same command to finish",
+              file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted: nodes may be part-way through the current task; rerun the same command to finish",
@@ -129,7 +139,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _run_site(args: argparse.Namespace) -> int:
-    from clusterboot import inventory, playbook_map, runner, summary
+    from clusterboot import inventory, playbook_map, runner
 
     path = inventory.resolve(args.inventory)
     hostvars, groups = inventory.check(path)
@@ -147,16 +157,25 @@ def _run_site(args: argparse.Namespace) -> int:
         extra_vars={"pyspark_wheel_version": importlib.metadata.version("pyspark")},
     )
     host_counts = {p.name: len(groups.get(p.hosts, [p.hosts] if p.hosts in hostvars else [])) for p in plays}
-    outcome = runner.run(request, host_counts)
-    print(summary.render(outcome.state, outcome.artifacts, sys.argv[1:], outcome.rc))
-    if outcome.rc != 0:
-        raise RunFailed(f"ansible-playbook exited {outcome.rc} ({outcome.status}); see the summary above")
+    report(runner.run(request, host_counts), sys.argv[1:])
     whole_flow = not (args.role or args.phase or args.tags or args.skip_tags or args.limit or args.check
                       or args.no_jobs)
     if whole_flow:
         from clusterboot import submit
 
         submit.run_configured_jobs(submit.Cluster.from_inventory(hostvars, groups))
+    return EXIT_OK
+
+
+def report(outcome, argv: list[str]) -> int:
+    """Print the summary of a playbook run; raise what its outcome means for the exit code."""
+    from clusterboot import summary
+
+    print(summary.render(outcome.state, outcome.artifacts, argv, outcome.rc, outcome.interrupted), flush=True)
+    if outcome.interrupted is not None:
+        raise Interrupted(outcome.interrupted)
+    if outcome.rc != 0:
+        raise RunFailed(f"ansible-playbook exited {outcome.rc} ({outcome.status}); see the summary above")
     return EXIT_OK
 
 

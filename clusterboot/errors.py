@@ -11,6 +11,14 @@ class UserError(Exception):
     exit_code = EXIT_USAGE
 
 
+class Interrupted(Exception):
+    """SIGINT (Ctrl-C) or SIGTERM stopped a run; exit code 128 + the signal's number (130, 143)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
 class RunFailed(Exception):
     """A playbook or job ran and failed; exit code 1."""
 

@@ -12,6 +12,9 @@ RESULT_EVENTS = {
     "runner_on_skipped": "skipped",
 }
 
+# A debug task is how a role tells the operator something without failing: the summary lists these.
+DEBUG_ACTIONS = {"debug", "ansible.builtin.debug"}
+
 
 @dataclass
 class HostResult:
@@ -29,6 +32,8 @@ class RunState:
     """Everything the progress display and the summary need, built from events."""
 
     hosts: dict[str, HostResult] = field(default_factory=dict)
+    plays: list[str] = field(default_factory=list)  # in the order they started; all but the last finished
+    notes: dict[str, list[str]] = field(default_factory=dict)  # a debug task's message -> hosts that said it
     play: str = ""
     task: str = ""
     task_done: set[str] = field(default_factory=set)
@@ -43,6 +48,7 @@ class RunState:
         data = event.get("event_data", {})
         if kind == "playbook_on_play_start":
             self.play, self.task, self.task_done = data.get("play", ""), "", set()
+            self.plays.append(self.play)
             return "play"
         if kind == "playbook_on_task_start":
             self.task, self.task_done = data.get("task", ""), set()
@@ -67,6 +73,8 @@ class RunState:
             outcome = "ok"
         if outcome == "ok" and result.get("changed"):
             host.changed += 1
+        if outcome == "ok" and data.get("task_action") in DEBUG_ACTIONS and result.get("msg"):
+            self.notes.setdefault(" ".join(str(result["msg"]).split())[:300], []).append(data["host"])
         setattr(host, outcome, getattr(host, outcome) + 1)
         if outcome in ("failed", "unreachable"):
             host.failed_task = data.get("task", self.task)

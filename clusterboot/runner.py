@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -20,6 +21,9 @@ from clusterboot.progress import Progress, RunState
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = PROJECT_DIR / ".artifacts"
 KEEP_RUNS = 20
+# After the first Ctrl-C or SIGTERM, how long ansible-playbook gets to stop its workers and exit before it
+# is killed.
+STOP_GRACE_SECONDS = 30.0
 
 
 @dataclass
@@ -46,6 +50,7 @@ class RunOutcome:
     state: RunState
     artifacts: Path
     command: list[str]
+    interrupted: int | None = None  # the signal (SIGINT, SIGTERM) that stopped the run
 
 
 def runner_env(mitogen_mode: str = "auto") -> dict[str, str]:
@@ -81,6 +86,58 @@ def new_artifacts_dir(label: str) -> Path:
     return path
 
 
+class Stop:
+    """SIGINT (Ctrl-C) and SIGTERM during a run. The first asks ansible-playbook to stop: it gets SIGINT,
+    as on its own terminal, so it abandons the task under way, stops its workers and exits; the events so
+    far still reach the summary. The second, or the grace period running out, kills it at once."""
+
+    def __init__(self, cancelled: threading.Event) -> None:
+        self.cancelled = cancelled
+        self.signum: int | None = None
+        self.deadline: float | None = None
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> Stop:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous[signum] = signal.signal(signum, self.handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def handle(self, signum: int, _frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+            self.deadline = time.monotonic() + STOP_GRACE_SECONDS
+            print(f"\n{signal.Signals(signum).name}: stopping ansible-playbook (again to kill it at once)",
+                  file=sys.stderr, flush=True)
+            _signal_children(signal.SIGINT, group=False)
+        else:
+            self.kill()
+
+    def kill(self) -> None:
+        self.cancelled.set()  # ansible-runner's own kill, and it stops waiting for output
+        _signal_children(signal.SIGKILL, group=True)
+
+    def overdue(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+
+def _signal_children(signum: int, group: bool) -> None:
+    """ansible-runner starts ansible-playbook as our child in its own session (a pseudo-terminal), so a
+    terminal's Ctrl-C never reaches it: pass the signal on, to its process group when killing."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" ", 1)
+            ppid = rest.rsplit(")", 1)[1].split()[1]
+            if ppid == me:
+                os.killpg(int(pid), signum) if group else os.kill(int(pid), signum)
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not ours to signal
+
+
 def run(request: RunRequest, host_counts: dict[str, int]) -> RunOutcome:
     env = runner_env(request.mitogen)  # a bad --mitogen is reported before anything is created
     artifacts = new_artifacts_dir(request.label)
@@ -109,15 +166,18 @@ def run(request: RunRequest, host_counts: dict[str, int]) -> RunOutcome:
     )
     if request.verbosity:
         print(f"running: {' '.join(runner.config.command)}", flush=True)
-    try:
+    with Stop(cancelled) as stop:
         while thread.is_alive():
             thread.join(0.2)
-    except KeyboardInterrupt:
-        cancelled.set()
-        thread.join(30)
-        progress.close()
-        raise
+            if stop.overdue() and not cancelled.is_set():
+                stop.kill()
+            if cancelled.is_set():
+                thread.join(5)  # ansible-runner notices within its 5 s output timeout; do not wait longer
+                break
     progress.close()
+    if stop.signum is not None:
+        return RunOutcome(runner.rc if runner.rc is not None else 128 + stop.signum, runner.status or "canceled",
+                          state, artifacts, list(runner.config.command), interrupted=stop.signum)
     if runner.rc is None:
         raise UserError(f"ansible-playbook did not start; see {artifacts}")
     return RunOutcome(runner.rc, runner.status, state, artifacts, list(runner.config.command))

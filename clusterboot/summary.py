@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 from pathlib import Path
 
 from clusterboot.progress import RunState
@@ -37,7 +38,12 @@ def retry_command(argv: list[str], retry_file: Path) -> str:
     return shlex.join(["python", "bootstrap.py", *kept, "--limit", f"@{retry_file}"])
 
 
-def render(state: RunState, artifacts: Path, argv: list[str], rc: int) -> str:
+def rerun_command(argv: list[str]) -> str:
+    """The same command: every role is idempotent, so a rerun finishes what an interrupted run left."""
+    return shlex.join(["python", "bootstrap.py", *argv])
+
+
+def render(state: RunState, artifacts: Path, argv: list[str], rc: int, interrupted: int | None = None) -> str:
     problems = set(failed_hosts(state))
     rows = sorted(state.hosts.items(), key=lambda item: (item[0] not in problems, item[0]))
     lines = [f"{'host':14} {'ok':>5} {'changed':>7} {'failed':>6} {'unreach':>7} {'skipped':>7}  failing task: message"]
@@ -47,7 +53,18 @@ def render(state: RunState, artifacts: Path, argv: list[str], rc: int) -> str:
     t = state.totals()
     lines.append(f"totals: {len(rows)} hosts, ok={t.ok} changed={t.changed} failed={t.failed} "
                  f"unreachable={t.unreachable} skipped={t.skipped}")
+    for note, hosts in state.notes.items():
+        lines.append(f"note ({_hosts(hosts)}): {note}")
     lines.append(f"artifacts: {artifacts}")
+    if interrupted is not None:
+        finished = state.plays[:-1]
+        where = f"play '{state.play}', task '{state.task}'" if state.task else f"play '{state.play}'"
+        lines.append(f"interrupted by {signal.Signals(interrupted).name} in {where}"
+                     if state.play else f"interrupted by {signal.Signals(interrupted).name} before the first play")
+        lines.append(f"finished plays: {', '.join(finished) if finished else 'none'}")
+        lines.append("nodes may be part-way through that task; rerunning the same command finishes it:")
+        lines.append(f"  {rerun_command(argv)}")
+        return "\n".join(lines)
     retry_file = write_retry_file(state, artifacts)
     if retry_file is not None:
         lines.append(f"{len(problems)} host(s) did not finish; after fixing them, retry only those:")
@@ -55,3 +72,7 @@ def render(state: RunState, artifacts: Path, argv: list[str], rc: int) -> str:
     elif rc != 0:
         lines.append("the run failed before any host reported a failure; see the artifacts' stdout")
     return "\n".join(lines)
+
+
+def _hosts(hosts: list[str]) -> str:
+    return ", ".join(hosts[:3]) + (f" and {len(hosts) - 3} more" if len(hosts) > 3 else "")

@@ -41,3 +41,23 @@ def test_results_are_counted_per_host_and_failures_keep_their_task_and_message()
     assert (state.play, state.task) == ("Join the nodes", "Run kubeadm join")
     state.apply({"event": "playbook_on_task_start", "event_data": {"task": "Next"}})
     assert state.task_done == set()
+
+
+def test_plays_seen_and_debug_notes_reach_the_summary() -> None:
+    """The interrupted-run summary names the plays that finished; a role's debug message is a note."""
+    from pathlib import Path
+
+    from clusterboot.summary import render
+
+    state = RunState()
+    for play in ("Validate the inventory and every node", "OS base"):
+        state.apply({"event": "playbook_on_play_start", "event_data": {"play": play}})
+    state.apply({"event": "playbook_on_task_start", "event_data": {"task": "Install the base packages"}})
+    for host in ("cp01", "wk001"):
+        state.apply({"event": "runner_on_ok", "event_data": {"host": host, "task": "Note", "task_action":
+                     "ansible.builtin.debug", "res": {"msg": "dpkg was  interrupted\nhere"}}})
+    text = render(state, Path("/tmp/run"), ["--inventory", "lab", "--phase", "nodes"], 254, interrupted=2)
+    assert "note (cp01, wk001): dpkg was interrupted here" in text
+    assert "interrupted by SIGINT in play 'OS base', task 'Install the base packages'" in text
+    assert "finished plays: Validate the inventory and every node" in text
+    assert text.endswith("  python bootstrap.py --inventory lab --phase nodes")

@@ -1,0 +1,97 @@
+"""Ctrl-C and SIGTERM during a run: ansible-playbook is stopped, the summary says what finished and how to
+rerun, and the exit code is 128 + the signal. A real ansible-playbook, a sleeping task on localhost."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+ARGV = ["--inventory", "interrupt-test", "--phase", "nodes"]  # what the summary's rerun line repeats
+
+PLAYBOOK = """\
+- name: Warm up
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Say hello
+      ansible.builtin.debug:
+        msg: hello
+- name: Sleep
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Sleep a long time
+      ansible.builtin.command: sleep 60
+      changed_when: false
+    - name: Never reached
+      ansible.builtin.debug:
+        msg: unreachable
+"""
+
+# The CLI's own reporting and exit codes around runner.run, on a playbook of ours instead of site.yml.
+DRIVER = """\
+import sys
+from pathlib import Path
+sys.path.insert(0, {project!r})
+from clusterboot import cli, runner
+request = runner.RunRequest(inventory=Path({inventory!r}), playbook=Path({playbook!r}), label="interrupt-test")
+sys.exit(cli.exit_code(lambda: cli.report(runner.run(request, {{}}), {argv!r})))
+"""
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> list[str]:
+    (tmp_path / "hosts.yml").write_text("all: {hosts: {localhost: {ansible_connection: local, "
+                                        "ansible_python_interpreter: '{{ ansible_playbook_python }}'}}}\n")
+    (tmp_path / "sleep.yml").write_text(PLAYBOOK)
+    code = DRIVER.format(project=str(PROJECT), inventory=str(tmp_path / "hosts.yml"),
+                         playbook=str(tmp_path / "sleep.yml"), argv=ARGV)
+    return [sys.executable, "-c", code]
+
+
+def start_and_wait_for_sleep(cmd: list[str]) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "task: Sleep a long time" in line:
+            time.sleep(2)  # the command is running on the host now
+            return proc, lines
+    pytest.fail("the sleeping task never started:\n" + "".join(lines))
+
+
+def finish(proc: subprocess.Popen, lines: list[str]) -> tuple[int, str, float]:
+    started = time.monotonic()
+    rest, _ = proc.communicate(timeout=60)
+    return proc.returncode, "".join(lines) + rest, time.monotonic() - started
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_the_run_with_summary_and_rerun_line(driver, signum, code):
+    proc, lines = start_and_wait_for_sleep(driver)
+    proc.send_signal(signum)
+    rc, out, seconds = finish(proc, lines)
+    assert rc == code, out
+    assert seconds < 30, f"took {seconds:.1f}s to stop:\n{out}"
+    assert "Traceback" not in out, out
+    assert "totals: 1 hosts" in out, out
+    assert f"interrupted by {signum.name} in play 'Sleep', task 'Sleep a long time'" in out, out
+    assert "finished plays: Warm up" in out, out
+    assert "  python bootstrap.py --inventory interrupt-test --phase nodes\n" in out, out
+    assert "note (localhost): hello" in out, out
+    assert "Never reached" not in out, out
+
+
+def test_second_ctrl_c_stops_at_once(driver):
+    proc, lines = start_and_wait_for_sleep(driver)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    rc, out, seconds = finish(proc, lines)
+    assert rc == 130, out
+    assert seconds < 10, f"took {seconds:.1f}s after the second Ctrl-C:\n{out}"
+    assert "python bootstrap.py --inventory interrupt-test --phase nodes" in out, out
