@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import signal
 from pathlib import Path
 
 from clusterboot.progress import RunState
+
+
+# What ssh (stock Ansible) and Mitogen say when a node's host key is not the one known_hosts holds for it.
+HOST_KEY_CHANGED = re.compile(r"REMOTE HOST IDENTIFICATION HAS CHANGED|mismatching host key|Host key verification failed")
 
 
 def failed_hosts(state: RunState) -> list[str]:
@@ -55,6 +60,14 @@ def render(state: RunState, artifacts: Path, argv: list[str], rc: int, interrupt
                  f"unreachable={t.unreachable} skipped={t.skipped}")
     for note, hosts in state.notes.items():
         lines.append(f"note ({_hosts(hosts)}): {note}")
+    changed_keys = sorted(h for h in problems if HOST_KEY_CHANGED.search(state.hosts[h].message))
+    if changed_keys:
+        # Never accepted silently: a new key is a reinstalled machine or something else at that address.
+        lines.append(f"refused ({_hosts(changed_keys)}): its SSH host key is not one known for it. If the machine "
+                     "was reinstalled, replace the old key: ssh-keygen -R ADDRESS, then ssh-keyscan ADDRESS >> "
+                     "KNOWN_HOSTS once you have checked the new key's fingerprint (the inventory's "
+                     "UserKnownHostsFile, else ~/.ssh/known_hosts), and rerun; otherwise find out what answers "
+                     "at that address.")
     lines.append(f"artifacts: {artifacts}")
     if interrupted is not None:
         finished = state.plays[:-1]

@@ -65,3 +65,30 @@ def test_single_role_rerun_touches_only_that_role(test_lab):
     assert {role for role, _ in real} == {"preflight", "base"}, real
     assert {name for role, name in real if role == "preflight"} == {
         "Collect every inventory problem at once", "Stop on an inconsistent inventory"}
+
+
+def test_a_changed_host_key_is_refused_by_name_and_the_printed_fix_recovers(test_lab):
+    """wk001 gets new SSH host keys (as a reinstall would): the run refuses it by name, never accepts the new key
+    silently, and says what to do; doing that (ssh-keygen -R, then ssh-keyscan) lets the rerun through."""
+    new_keys = ('rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && pkill -x sshd; '
+                'systemctl restart ssh; systemctl start ssh; systemctl is-active ssh')
+    assert subprocess.run(["docker", "exec", "pytestlab-wk001", "sh", "-c", new_keys], capture_output=True,
+                          check=False).returncode == 0
+    deadline = time.monotonic() + 60
+    while subprocess.run(["ssh-keyscan", "10.215.0.12"], capture_output=True, check=False).returncode != 0:
+        assert time.monotonic() < deadline, "wk001's sshd did not come back"
+        time.sleep(1)
+    run = [sys.executable, "bootstrap.py", "--inventory", str(test_lab.inventory_dir), "--role", "preflight"]
+    refused = subprocess.run(run, cwd=PROJECT, capture_output=True, text=True, timeout=600, check=False)
+    assert refused.returncode == 1, refused.stdout[-3000:]
+    summary = refused.stdout[refused.stdout.index("host  "):]
+    row = summary.splitlines()[1].split()
+    assert row[0] == "wk001" and row[4] == "1", summary  # problems first; unreachable, not failed
+    assert "refused (wk001): its SSH host key is not one known for it" in summary, summary
+    subprocess.run(["ssh-keygen", "-R", "10.215.0.12", "-f", str(test_lab.known_hosts)], capture_output=True,
+                   check=True)
+    scanned = subprocess.run(["ssh-keyscan", "10.215.0.12"], capture_output=True, text=True, check=True).stdout
+    with test_lab.known_hosts.open("a") as known:
+        known.write(scanned)
+    again = subprocess.run(run, cwd=PROJECT, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stdout[-3000:]

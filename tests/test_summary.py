@@ -1,6 +1,9 @@
 """The end-of-run report: problem hosts first, totals, and a retry command limited to the failed hosts."""
 
+import pytest
+
 from clusterboot import summary
+from clusterboot.summary import render
 from clusterboot.progress import HostResult, RunState
 
 
@@ -51,3 +54,18 @@ def test_report_of_a_run_that_failed_before_any_host(tmp_path):
     assert failed[-1] == "the run failed before any host reported a failure; see the artifacts' stdout"
     assert not (tmp_path / "retry.txt").exists()
     assert summary.render(state, tmp_path, [], rc=0).splitlines()[-1] == f"artifacts: {tmp_path}"
+
+
+@pytest.mark.parametrize("message", [
+    "Task failed: Host key checking is enabled, and SSH reported an unrecognized or mismatching host key.",
+    "Data could not be sent to remote host \"10.0.0.12\". @ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @",
+])
+def test_a_changed_host_key_is_refused_by_name_with_what_to_do(message, tmp_path):
+    state = RunState()
+    state.apply({"event": "playbook_on_task_start", "event_data": {"task": "Gather the facts the checks need"}})
+    state.apply({"event": "runner_on_unreachable", "event_data": {"host": "wk001", "res": {"msg": message}}})
+    state.apply({"event": "runner_on_ok", "event_data": {"host": "cp01", "res": {}}})
+    text = render(state, tmp_path, ["--inventory", "lab"], 4)
+    assert "refused (wk001): its SSH host key is not one known for it" in text
+    assert "ssh-keygen -R ADDRESS, then ssh-keyscan ADDRESS >> KNOWN_HOSTS" in text
+    assert "refused (" not in render(RunState(), tmp_path, ["--inventory", "lab"], 0)
