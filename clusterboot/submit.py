@@ -11,12 +11,14 @@ import sys
 import time
 import urllib.request
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from clusterboot.errors import RunFailed, UserError
+from clusterboot.inventory import is_external
 from clusterboot.runner import new_artifacts_dir
 from clusterboot.spark_env import spark_submit_env, spark_submit_path
 
@@ -40,7 +42,7 @@ class Cluster:
 
     @classmethod
     def from_inventory(cls, hostvars: dict[str, dict], groups: dict[str, list[str]]) -> Cluster:
-        if any("cluster_kubeconfig" in v for v in hostvars.values()):
+        if is_external(hostvars):
             # A cluster we did not build: its kubeconfig says where the API is.
             settings = hostvars["localhost"]
             kubeconfig = Path(str(settings["cluster_kubeconfig"])).expanduser().resolve()
@@ -201,30 +203,30 @@ def fetch_json(url: str, timeout: float = 5.0) -> dict:
         return json.loads(response.read())
 
 
-def check_ready(cluster: Cluster) -> None:
-    """Name what is missing before the first submit."""
-    if cluster.manager == "standalone":
-        url = f"http://{cluster.master_ip}:{cluster.settings.get('spark_standalone_master_webui_port', 8080)}/json/"
-        try:
-            status = fetch_json(url)
-        except OSError as err:
-            raise UserError(f"Spark master at {url} does not answer ({err}); run --phase spark first") from None
-        alive = {w["host"] for w in status.get("workers", []) if w.get("state") == "ALIVE"}
-        missing = sorted(h for h, ip in cluster.worker_ips.items() if ip not in alive)
-        if missing:
-            raise UserError(f"Spark workers not registered with the master: {', '.join(missing)}")
-        return
-    target = KubernetesTarget.load(cluster)
+def check_standalone_ready(cluster: Cluster) -> None:
+    """Name what is missing before the first submit: the master answers, every worker registered."""
+    url = f"http://{cluster.master_ip}:{cluster.settings.get('spark_standalone_master_webui_port', 8080)}/json/"
+    try:
+        status = fetch_json(url)
+    except OSError as err:
+        raise UserError(f"Spark master at {url} does not answer ({err}); run --phase spark first") from None
+    alive = {w["host"] for w in status.get("workers", []) if w.get("state") == "ALIVE"}
+    missing = sorted(h for h, ip in cluster.worker_ips.items() if ip not in alive)
+    if missing:
+        raise UserError(f"Spark workers not registered with the master: {', '.join(missing)}")
+
+
+def check_kubernetes_ready(cluster: Cluster, target: KubernetesTarget) -> None:
+    """Name what is missing before the first submit: the account's right to make pods, bound claims."""
     account = f"system:serviceaccount:{target.namespace}:{target.service_account}"
     checks = [
-        (["auth", "can-i", "create", "pods", f"--as={account}", "-n", target.namespace], "yes",
+        (["auth", "can-i", "create", "pods", f"--as={account}"], "yes",
          f"service account {target.namespace}:{target.service_account} cannot create pods; run --role spark_namespace"),
-        (["get", "pvc", "-n", target.namespace, "-o", "jsonpath={.items[*].status.phase}"], None,
+        (["get", "pvc", "-o", "jsonpath={.items[*].status.phase}"], None,
          f"PVCs in namespace {target.namespace} are not all Bound"),
     ]
     for args, expected, problem in checks:
-        proc = subprocess.run([kubectl_path(cluster), "--kubeconfig", str(cluster.kubeconfig), *args],
-                              capture_output=True, text=True, check=False)
+        proc = _kubectl(cluster, target, *args)
         out = proc.stdout.strip()
         ok = proc.returncode == 0 and (out == expected if expected else all(p == "Bound" for p in out.split()))
         if not ok:
@@ -282,10 +284,12 @@ def submit(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str]
     missing = [str(p) for p in py_files or [] if not p.is_file()]
     if missing:
         raise UserError(f"--py-files: {', '.join(missing)} does not exist")
-    check_ready(cluster)
     if cluster.manager == "standalone":
+        check_standalone_ready(cluster)
         return _submit_standalone(cluster, job, job_args, conf, py_files)
-    return _submit_kubernetes(cluster, job, job_args, conf, py_files, log)
+    target = KubernetesTarget.load(cluster)
+    check_kubernetes_ready(cluster, target)
+    return _submit_kubernetes(cluster, target, job, job_args, conf, py_files, log)
 
 
 def _run_spark_submit(args: list[str], log_file: Path, extra_env: dict[str, str], watch=None) -> int:
@@ -318,9 +322,8 @@ def _submit_standalone(cluster: Cluster, job: str, job_args: list[str], conf: di
     return SubmitResult(rc, log, seconds, app_id, executors, error, outputs=announced_outputs(text))
 
 
-def _submit_kubernetes(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str] | None,
-                       py_files: list[Path] | None, log) -> SubmitResult:
-    target = KubernetesTarget.load(cluster)
+def _submit_kubernetes(cluster: Cluster, target: KubernetesTarget, job: str, job_args: list[str],
+                       conf: dict[str, str] | None, py_files: list[Path] | None, log) -> SubmitResult:
     run_dir = new_artifacts_dir(f"submit-{app_name(job)}")
     driver_pod = driver_pod_name(job, time.time())
     args = kubernetes_submit_args(cluster, job, job_args, target, driver_pod, conf, py_files)
@@ -352,7 +355,7 @@ class PodWatcher:
     def __init__(self, cluster: Cluster, target: KubernetesTarget, driver_pod: str, log) -> None:
         self.cluster, self.target, self.driver_pod, self.log = cluster, target, driver_pod, log
         self.last = ""
-        self.executor_nodes: dict[str, int] = {}
+        self.executor_pods: dict[str, str] = {}  # pod name -> node, kept after the pod is gone
 
     def poll(self) -> None:
         pods = _kubectl_json(self.cluster, self.target, "get", "pods", "-l", "spark-role").get("items", [])
@@ -362,17 +365,18 @@ class PodWatcher:
         executors = [p for p in pods if p["metadata"].get("labels", {}).get("spark-role") == "executor"
                      and any(o.get("name") == self.driver_pod for o in p["metadata"].get("ownerReferences", []))]
         running = [p for p in executors if p.get("status", {}).get("phase") == "Running"]
-        for pod in executors:
-            node = pod.get("spec", {}).get("nodeName")
-            if node:
-                self.executor_nodes[node] = len({e["metadata"]["name"] for e in executors
-                                                 if e.get("spec", {}).get("nodeName") == node})
+        self.executor_pods.update({p["metadata"]["name"]: p["spec"]["nodeName"] for p in executors
+                                   if p.get("spec", {}).get("nodeName")})
         line = (f"driver {driver.get('status', {}).get('phase', '?')} on {driver.get('spec', {}).get('nodeName', '?')}"
                 f", executors running: {len(running)}"
                 + (f" ({', '.join(sorted(p['spec'].get('nodeName', '?') for p in running))})" if running else ""))
         if line != self.last:
             self.log(f"  {line}")
             self.last = line
+
+    @property
+    def executor_nodes(self) -> dict[str, int]:
+        return dict(Counter(self.executor_pods.values()))
 
 
 def kubectl_path(cluster: Cluster) -> str:
