@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("name", help="folder name under inventory/ (or a path)")
     generate.add_argument("--node-network", required=True, help="CIDR of the nodes' network, e.g. 10.20.0.0/24")
     generate.add_argument("--first-ip", required=True, help="address of the first node; the rest follow")
-    generate.add_argument("--control-planes", type=int, default=1)
+    generate.add_argument("--control-planes", type=int, default=1, help="1, 3 or 5")
+    generate.add_argument("--control-plane-vip", help="the API's virtual IP, a free node-network address "
+                                                      "(needed with 3 or 5 control planes)")
     generate.add_argument("--workers", type=int, required=True)
     generate.add_argument("--gateway", help="default: the network's first address")
     check = inventory_commands.add_parser("check", help="run every inventory check without contacting any node")
@@ -252,6 +254,7 @@ def _inventory(args: argparse.Namespace) -> int:
         spec = inventory_writer.InventorySpec(
             name=target.name, node_network=args.node_network, first_ip=args.first_ip,
             control_planes=args.control_planes, workers=args.workers, gateway=args.gateway,
+            control_plane_vip=args.control_plane_vip,
         )
         inventory_writer.write_inventory(spec, target)
         print(f"wrote {target}/hosts.yml and {target}/group_vars/all.yml")

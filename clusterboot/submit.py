@@ -50,12 +50,16 @@ class Cluster:
                        settings=settings, api_server=api_server_of(kubeconfig), kubeconfig=kubeconfig)
         control_plane = groups["control_plane"][0]
         settings = hostvars[control_plane]
+        kubeconfig = PROJECT_DIR / ".artifacts" / f"kubeconfig-{settings['cluster_name']}"
+        # The control_plane role's kubeconfig names the API's stable address (the VIP with several control
+        # planes); before it exists, the address it will name.
+        api_server = api_server_of(kubeconfig) if kubeconfig.is_file() else \
+            f"https://{settings.get('cluster_control_plane_vip') or settings['node_ip']}:6443"
         return cls(
             name=settings["cluster_name"], manager=settings.get("cluster_spark_manager", "kubernetes"),
             master_ip=str(settings["node_ip"]),
             worker_ips={h: str(hostvars[h]["node_ip"]) for h in groups.get("workers", [])}, settings=settings,
-            api_server=f"https://{settings['node_ip']}:6443",
-            kubeconfig=PROJECT_DIR / ".artifacts" / f"kubeconfig-{settings['cluster_name']}",
+            api_server=api_server, kubeconfig=kubeconfig,
         )
 
 

@@ -46,6 +46,27 @@ def test_good_inventory_passes(inventory, capsys):
     assert "5 nodes, no problems found" in out
 
 
+THREE_CONTROL_PLANES = "cp01: {node_ip: 10.20.0.11}\n        cp02: {node_ip: 10.20.0.20}\n        cp03: {node_ip: 10.20.0.21}"
+
+
+@pytest.mark.parametrize("vip,expected", [
+    ("10.20.0.10", None),
+    ("10.20.0.21", "cluster_control_plane_vip: 10.20.0.21 is node_ip of cp03; choose an address no node has"),
+    ("10.20.0.1", "cluster_control_plane_vip: 10.20.0.1 is the gateway's address"),
+    ("10.30.0.10", "cluster_control_plane_vip: 10.30.0.10 is outside cluster_node_network 10.20.0.0/24"),
+    ("10.20.0.255", "cluster_control_plane_vip: 10.20.0.255 is the broadcast address"),
+    ("10.20.0", "cluster_control_plane_vip: '10.20.0' is not an IPv4 address"),
+])
+def test_three_control_planes_need_a_free_vip(inventory, capsys, vip, expected):
+    edit(inventory / "hosts.yml", "cp01: {node_ip: 10.20.0.11}", THREE_CONTROL_PLANES)
+    edit(inventory / "group_vars/all.yml", "", f"cluster_control_plane_vip: {vip}\n")
+    code, out = check(inventory, capsys)
+    if expected is None:
+        assert code == 0, out
+    else:
+        assert code == 2 and expected in out and "1 problem(s)" in out, out
+
+
 def test_lab100_passes(capsys):
     code, out = check(PROJECT / "inventory/lab100", capsys)
     assert (code, "100 nodes" in out) == (0, True), out
@@ -139,7 +160,10 @@ BAD_INVENTORIES = [
      ["host wk003", "node_ip: 'fd00::14' is not an IPv4 address"]),
     # -- the inventory's shape
     ("hosts.yml", "cp01: {node_ip: 10.20.0.11}", "cp01: {node_ip: 10.20.0.11}\n        cp02: {node_ip: 10.20.0.20}",
-     ["group control_plane", "has 2 hosts", "cp01, cp02", "single control plane"]),
+     ["group control_plane", "has 2 hosts", "cp01, cp02", "use 1, 3 or 5 control planes"]),
+    ("hosts.yml", "cp01: {node_ip: 10.20.0.11}",
+     "cp01: {node_ip: 10.20.0.11}\n        cp02: {node_ip: 10.20.0.20}\n        cp03: {node_ip: 10.20.0.21}",
+     ["cluster_control_plane_vip: not set, and the cluster has 3 control planes", "free address of cluster_node_network"]),
     ("hosts.yml", "        cp01: {node_ip: 10.20.0.11}\n", "",
      ["group control_plane", "has no hosts"]),
     ("hosts.yml", "      hosts:\n        wk001: {node_ip: 10.20.0.12}", "      hosts:\n        cp01:\n        wk001: {node_ip: 10.20.0.12}",

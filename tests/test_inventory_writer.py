@@ -36,8 +36,15 @@ def test_every_address_is_a_usable_one_of_the_network(first_ip, workers, fits):
 
 
 def test_bad_specs_are_named():
-    with pytest.raises(UserError, match="--control-planes must be 1"):
+    with pytest.raises(UserError, match="--control-planes must be 1, 3 or 5"):
         host_addresses(spec(control_planes=0))
+    with pytest.raises(UserError, match="--control-planes must be 1, 3 or 5"):
+        host_addresses(spec(control_planes=2, control_plane_vip="10.20.0.10"))
+    with pytest.raises(UserError, match="3 control planes need --control-plane-vip"):
+        host_addresses(spec(control_planes=3))
+    for taken in ("10.20.0.12", "10.20.0.1", "10.20.1.10"):  # a node, the gateway, outside the network
+        with pytest.raises(UserError, match=f"--control-plane-vip {taken} must be a free host address"):
+            host_addresses(spec(control_planes=3, control_plane_vip=taken))
     with pytest.raises(UserError, match="at least 1 worker is needed"):
         host_addresses(spec(workers=0))
     with pytest.raises(UserError, match="inventory generate: .*10.20.0.300"):
@@ -70,3 +77,10 @@ def test_gateway_and_dns_default_and_given():
     given = yaml.safe_load(render_group_vars(spec(gateway="10.20.0.254", workers=0)))
     assert (given["cluster_node_gateway"], given["cluster_dns_servers"]) == ("10.20.0.254", ["10.20.0.254"])
     assert given["spark_submit_executor_instances"] == 1  # never 0 executors, even with no workers
+
+
+def test_three_control_planes_get_the_vip_and_pass_the_check(tmp_path: Path):
+    path = write_inventory(spec(name="ha", control_planes=3, workers=2, control_plane_vip="10.20.0.10"), tmp_path / "ha")
+    hostvars, groups = inventory.check(path)
+    assert groups["control_plane"] == ["cp01", "cp02", "cp03"]
+    assert hostvars["wk001"]["cluster_control_plane_vip"] == "10.20.0.10"

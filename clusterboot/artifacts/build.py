@@ -137,7 +137,8 @@ def image_specs(version: str, k8s: Path, bins: dict[str, Path], etcd_tag: str, c
                for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")]
     return control + [
         ImageSpec("kube-proxy", tag, (("/usr/local/bin/kube-proxy", k8s / "kube-proxy"),), base=netbase),
-        ImageSpec("etcd", etcd_tag, (("/usr/local/bin/etcd", bins["etcd"] / "etcd"),)),
+        ImageSpec("etcd", etcd_tag, (("/usr/local/bin/etcd", bins["etcd"] / "etcd"),
+                                     ("/usr/local/bin/etcdctl", bins["etcd"] / "etcdctl"))),
         ImageSpec("coredns", coredns_tag, (("/coredns", bins["coredns"] / "coredns"),), entrypoint=("/coredns",)),
         ImageSpec("pause", pause_tag, (("/pause", bins["pause"] / "pause"),), entrypoint=("/pause",)),
         ImageSpec("calico/cni", CALICO_IMAGE_TAG, (

@@ -103,6 +103,7 @@ def _write_wrapper(src: Path, build: GoBuild) -> None:
     lines = [f"module clusterboot.local/{build.name}-build", "", "go 1.24", ""]
     if not build.module.startswith("clusterboot.local/"):
         lines.append(f"require {build.module} {build.version}")
+    lines += [f"require {module} {version}" for module, version in build.requires]
     if build.replace_staging:
         gomod = Path(module_info(build.module, build.version)["GoMod"]).read_text()
         staging_version = "v0." + build.version.split(".", 1)[1]

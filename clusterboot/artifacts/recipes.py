@@ -36,6 +36,8 @@ class GoBuild:
     packages: tuple[str, ...]
     mode: str = "module"
     ldflags: tuple[str, ...] = ()
+    # Other modules a wrapper build requires at a pinned version: ((module, version), ...).
+    requires: tuple[tuple[str, str], ...] = ()
     # Extra main files for wrapper builds: {relative path: Go source}.
     sources: tuple[tuple[str, str], ...] = ()
     # For wrappers of k8s.io/kubernetes: its staging modules are replaced by their published v0.x.
@@ -46,7 +48,8 @@ class GoBuild:
 
     def recipe_hash(self) -> str:
         text = repr((self.module, self.version, self.packages, self.mode, self.ldflags, self.sources,
-                     self.replace_staging, self.git_folders, RECIPE_REVISION))
+                     self.replace_staging, self.git_folders, RECIPE_REVISION)
+                    + ((self.requires,) if self.requires else ()))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -62,6 +65,14 @@ import (
 )
 
 func main() { etcdmain.Main(os.Args) }
+"""
+
+# etcdctl beside etcd in its image, as upstream ships it: `kubectl exec etcd-<node> -- etcdctl member list`.
+ETCDCTL_MAIN = """package main
+
+import "go.etcd.io/etcd/etcdctl/v3/ctlv3"
+
+func main() { ctlv3.MustStart() }
 """
 
 # The sandbox container: sleeps until told to stop, reaps nothing (it is not PID 1 of a shared pid namespace
@@ -109,8 +120,9 @@ def component_builds(kubernetes_minor: str, etcd_version: str, coredns_version: 
     """Everything besides Kubernetes itself, at the versions its kubeadm asks for."""
     return [
         GoBuild(name="etcd", module="go.etcd.io/etcd/server/v3", version=f"v{etcd_version}", mode="wrapper",
-                packages=("./cmd/etcd",), sources=(("cmd/etcd/main.go", ETCD_MAIN),), ldflags=("-s", "-w"),
-                outputs=("etcd",)),
+                packages=("./cmd/etcd", "./cmd/etcdctl"), requires=(("go.etcd.io/etcd/etcdctl/v3", f"v{etcd_version}"),),
+                sources=(("cmd/etcd/main.go", ETCD_MAIN), ("cmd/etcdctl/main.go", ETCDCTL_MAIN)),
+                ldflags=("-s", "-w"), outputs=("etcd", "etcdctl")),
         GoBuild(name="coredns", module="github.com/coredns/coredns", version=coredns_version,
                 packages=(".",), ldflags=("-s", "-w"), outputs=("coredns",)),
         GoBuild(name="pause", module="clusterboot.local/pause", version="v0.0.0", mode="wrapper",

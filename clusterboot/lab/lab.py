@@ -146,6 +146,8 @@ def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: boo
     return InventorySpec(
         name=cfg.name, node_network=cfg.subnet, first_ip=str(network.network_address + 11),
         control_planes=control_planes, workers=nodes - control_planes, overrides=overrides,
+        # Below the first node's address: free on every lab network.
+        control_plane_vip=str(network.network_address + 10) if control_planes > 1 else None,
     )
 
 

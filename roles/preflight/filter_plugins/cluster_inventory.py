@@ -45,6 +45,8 @@ TAG_RE = re.compile(r"\[(format|range)=\s*([^\]]+?)\s*\]")
 # Groups the playbooks target by name (playbooks/*.yml, roles' groups['...']).
 NODE_GROUPS = ("control_plane", "workers")
 ALL_NODES_GROUP = "k8s_cluster"
+# How many control planes a cluster may have (stacked etcd: an odd number of members).
+CONTROL_PLANE_COUNTS = (1, 3, 5)
 
 
 # --- formats -----------------------------------------------------------------------------------------
@@ -488,11 +490,11 @@ def _shape_problems(groups: Mapping[str, list[str]], sources: Sources, problems:
             problems.add(sources.group(group), f"missing; the playbooks target it: declare it{children}")
     if "control_plane" in groups and not control_planes:
         problems.add(sources.group("control_plane"), "has no hosts; put at least one host in it")
-    elif len(control_planes) > 1:
-        # Nothing joins extra control planes yet: they would be left out of the cluster, not made HA.
+    elif len(control_planes) not in CONTROL_PLANE_COUNTS:
+        # Stacked etcd needs a majority: an even count adds a member that can fail without adding a survivable loss.
         problems.add(sources.group("control_plane"),
-                     f"has {len(control_planes)} hosts ({', '.join(control_planes)}); clusterboot forms "
-                     "a single control plane for now: keep one there and move the others to workers")
+                     f"has {len(control_planes)} hosts ({', '.join(control_planes)}); use 1, 3 or 5 control planes "
+                     "(etcd keeps answering while a majority lives: 3 survive the loss of one, 5 of two)")
     if "workers" in groups and not workers:
         problems.add(sources.group("workers"), "has no hosts; Spark's executors run on workers (the control "
                                                "plane is tainted): put at least one host in it")
@@ -716,7 +718,39 @@ def cluster_inventory_errors(hostvars: Mapping[str, Mapping[str, Any]], groups: 
         networks = _network_problems(variables, len(nodes), where, problems)
         _kubernetes_source_problems(variables, where, problems)
         _address_problems(host, variables, networks, seen_ips, sources, problems)
+    _control_plane_vip_problems(raw, list(groups.get("control_plane", [])), seen_ips, sources, problems)
     return problems.list()
+
+
+def _control_plane_vip_problems(raw: Mapping[str, Mapping[str, Any]], control_planes: list[str],
+                                node_ips: Mapping[str, str], sources: Sources, problems: Problems) -> None:
+    """Several control planes need one address the API keeps when one of them goes: a free node-network address."""
+    if not control_planes:
+        return
+    first = control_planes[0]
+    variables = raw[first]
+    where = functools.partial(sources.of, first)
+    value = variables.get("cluster_control_plane_vip")
+    if value in (None, ""):
+        if len(control_planes) > 1:
+            problems.add(where("cluster_control_plane_vip"),
+                         f"cluster_control_plane_vip: not set, and the cluster has {len(control_planes)} control "
+                         "planes; give a free address of cluster_node_network: keepalived keeps it on a live "
+                         "control plane, and workers and kubeconfigs reach the API through it")
+        return
+    vip = _address(value)
+    if vip is None:
+        return  # the spec check reports a malformed address
+    network = _network(variables.get("cluster_node_network"))
+    if network is not None and (problem := _in_network_problem(vip, network)):
+        problems.add(where("cluster_control_plane_vip"), f"cluster_control_plane_vip: {vip} {problem}; the "
+                                                         "virtual IP moves between control planes on that network")
+    if str(vip) in node_ips:
+        problems.add(where("cluster_control_plane_vip"), f"cluster_control_plane_vip: {vip} is node_ip of "
+                                                         f"{node_ips[str(vip)]}; choose an address no node has")
+    if _address(variables.get("cluster_node_gateway")) == vip:
+        problems.add(where("cluster_control_plane_vip"), f"cluster_control_plane_vip: {vip} is the gateway's "
+                                                         "address (cluster_node_gateway); choose a free address")
 
 
 class FilterModule:
