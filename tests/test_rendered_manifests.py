@@ -68,13 +68,15 @@ def render(inventory: Path, out: Path) -> Path:
     return out
 
 
-@pytest.fixture(scope="module", params=["lab100", "lab"])
+@pytest.fixture(scope="module", params=["lab100", "lab", "ha"])
 def rendered(request, tmp_path_factory):
     if request.param == "lab100":
         inventory = PROJECT / "inventory" / "lab100"
     else:
+        ha = request.param == "ha"
         spec = InventorySpec(name="rendertest", node_network="10.213.0.0/22", first_ip="10.213.0.11",
-                             control_planes=1, workers=4, pod_cidr="10.244.0.0/16")
+                             control_planes=3 if ha else 1, workers=4, pod_cidr="10.244.0.0/16",
+                             control_plane_vip="10.213.0.10" if ha else None)
         inventory = write_inventory(spec, tmp_path_factory.mktemp("inv") / "rendertest")
     variables = yaml.safe_load((inventory / "group_vars/all.yml").read_text())
     return render(inventory, tmp_path_factory.mktemp("rendered") / variables["cluster_name"]), variables
@@ -105,8 +107,12 @@ def test_kubeadm_config_comes_from_the_inventory(rendered):
     assert cluster["clusterName"] == variables["cluster_name"]
     assert cluster["kubernetesVersion"] == "v" + variables["cluster_kubernetes_version"]
     advertise = init["localAPIEndpoint"]["advertiseAddress"]
-    assert cluster["controlPlaneEndpoint"] == f"{advertise}:6443"
+    # Several control planes: the API's stable address is the VIP, and every control plane's certificate fits.
+    vip = variables.get("cluster_control_plane_vip")
+    assert cluster["controlPlaneEndpoint"] == f"{vip or advertise}:6443"
     assert advertise in cluster["apiServer"]["certSANs"]
+    if vip:
+        assert {"cp01", "cp02", "cp03", "10.213.0.12", "10.213.0.13"} <= set(cluster["apiServer"]["certSANs"])
     assert init["nodeRegistration"]["criSocket"] == "unix:///run/containerd/containerd.sock"
     assert "ignorePreflightErrors" not in init["nodeRegistration"]
 
