@@ -97,6 +97,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-jobs", action="store_true", help="do not submit the inventory's spark_submit_jobs after")
 
 
+def run() -> int:
+    """The `clusterboot` command of the installed package: the same CLI as `python bootstrap.py`."""
+    return main(sys.argv[1:])
+
+
 def main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
