@@ -205,13 +205,13 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _artifacts(args: argparse.Namespace) -> int:
-    from clusterboot import inventory, inventory_writer
+    from clusterboot import inventory, inventory_writer, settings
     from clusterboot.artifacts import build
 
     version = args.kubernetes or inventory_writer.KUBERNETES_VERSION
     if args.artifacts_inventory:
         hostvars, _ = inventory.check(inventory.resolve(args.artifacts_inventory))
-        version = str(next(iter(hostvars.values()), {}).get("cluster_kubernetes_version", ""))
+        version = str(settings.with_defaults(next(iter(hostvars.values()), {}))["cluster_kubernetes_version"])
     if not re.fullmatch(r"1\.\d+\.\d+", version or ""):
         raise UserError(f"Kubernetes version {version!r} is not MAJOR.MINOR.PATCH, e.g. 1.34.2")
     report = build.build(version, build.default_cache(), log=lambda line: print(line, flush=True))

@@ -7,10 +7,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clusterboot import settings
 from clusterboot.errors import UserError
 
-# The Kubernetes version new inventories pin (and `artifacts build` builds when not told otherwise).
-KUBERNETES_VERSION = "1.34.2"
+# The Kubernetes version new inventories pin (and `artifacts build` builds when not told otherwise): the
+# declared default of cluster_kubernetes_version.
+KUBERNETES_VERSION: str = settings.declared_defaults()["cluster_kubernetes_version"]
 # Each node's block of pod addresses (Calico's block size).
 POD_BLOCK_SIZE = 26
 

@@ -58,7 +58,7 @@ LAB_OVERRIDES = {
     # Kubernetes from the offline artifacts (`bootstrap.py artifacts build`), images from the lab registry.
     "cluster_kubernetes_source": "artifacts",
     "cluster_kubernetes_artifacts_dir": str(artifacts_dir(default_cache(), KUBERNETES_VERSION)),
-    "cluster_image_repository": '"{{ groups.control_plane[0] }}:5000"',
+    "cluster_image_repository": '"{{ groups.control_plane[0] }}:{{ cluster_registry_port }}"',
     # Pod traffic between nodes always in VXLAN, so the lab exercises the encapsulation real sites use.
     "calico_encapsulation": "VXLAN",
     # kubelet and kube-proxy in a container without CAP_SYS_RESOURCE (as kind runs them, minus --privileged):
