@@ -70,3 +70,21 @@ def test_gateway_and_dns_default_and_given():
     given = yaml.safe_load(render_group_vars(spec(gateway="10.20.0.254", workers=0)))
     assert (given["cluster_node_gateway"], given["cluster_dns_servers"]) == ("10.20.0.254", ["10.20.0.254"])
     assert given["spark_submit_executor_instances"] == 1  # never 0 executors, even with no workers
+
+
+def test_values_with_colons_and_hashes_round_trip(tmp_path: Path):
+    """Written by a YAML library, not joined strings: `: ` and ` #` inside a value stay part of it."""
+    tricky = {
+        "ansible_ssh_common_args": "-o ProxyCommand='ssh -W %h:%p jump' # via the jump host",
+        "spark_submit_conf": {"spark.driver.extraJavaOptions": "-Da=b: c #not-a-comment", "spark.x": "#"},
+        "spark_submit_jobs": [["word_count", "/data/in: 1", "/data/out #2"]],
+        "cluster_kubernetes_version": "1.34.2",
+        "spark_namespace_nfs_server": "{{ hostvars[groups.control_plane[0]].node_ip }}",
+    }
+    path = write_inventory(spec(name="rt", overrides=tricky), tmp_path / "rt")
+    written = yaml.safe_load((path / "group_vars/all.yml").read_text())
+    assert {key: written[key] for key in tricky} == tricky
+    hostvars, _ = inventory.load(path)  # and Ansible reads the same values
+    assert hostvars["cp01"]["ansible_ssh_common_args"] == tricky["ansible_ssh_common_args"]
+    assert hostvars["cp01"]["spark_submit_conf"] == tricky["spark_submit_conf"]
+    assert 'cluster_kubernetes_version: "1.34.2"' in (path / "group_vars/all.yml").read_text()  # stays a string
