@@ -101,17 +101,22 @@ def _add_run_options(parser: argparse.ArgumentParser, site: bool = True) -> None
         scope = parser.add_mutually_exclusive_group()
         scope.add_argument("--role", help="rerun one role on exactly the hosts its play targets")
         scope.add_argument("--phase", help="run one phase of site.yml (its plays' tag), with the node checks")
-    parser.add_argument("--tags", default=default(""), help="comma-separated Ansible tags" + (", added to --role/--phase" if site else ""))
+    parser.add_argument("--tags", default=default(""),
+                        help="comma-separated Ansible tags" + (", added to --role/--phase" if site else ""))
     parser.add_argument("--skip-tags", default=default(""), help="comma-separated Ansible tags to skip")
     parser.add_argument("--limit", "-l", default=default(None),
                         help="hosts, groups, or @file (e.g. the retry file a failed run prints)")
-    parser.add_argument("--check", action="store_true", default=default(False), help="change nothing; report what would change")
+    parser.add_argument("--check", action="store_true", default=default(False),
+                        help="change nothing; report what would change")
     parser.add_argument("--diff", action="store_true", default=default(False), help="show file differences")
-    parser.add_argument("--forks", type=int, default=default(None), help="parallel hosts (default from ansible.cfg: 100)")
+    parser.add_argument("--forks", type=int, default=default(None),
+                        help="parallel hosts (default from ansible.cfg: 100)")
     parser.add_argument("--mitogen", choices=mitogen.MODES, default=default("auto"),
                         help="run tasks through Mitogen (auto: when installed; default auto)")
-    parser.add_argument("--verbose", "-v", action="count", default=default(0), help="print the ansible-playbook command; -vv.. more")
-    parser.add_argument("--quiet", "-q", action="store_true", default=default(False), help="no progress, only the summary")
+    parser.add_argument("--verbose", "-v", action="count", default=default(0),
+                        help="print the ansible-playbook command; -vv.. more")
+    parser.add_argument("--quiet", "-q", action="store_true", default=default(False),
+                        help="no progress, only the summary")
     if site:
         parser.add_argument("--no-jobs", action="store_true", help="do not submit the inventory's spark_submit_jobs after")
 
@@ -201,8 +206,8 @@ def _day2(args: argparse.Namespace) -> int:
     path = inventory.resolve(args.inventory)
     hostvars, groups = inventory.check(path)
     if inventory.is_external(hostvars):
-        raise UserError(f"{args.command}: inventory {path.name} names a cluster by its kubeconfig (cluster_kubeconfig); "
-                        "day-2 commands work on the nodes of a cluster bootstrap.py built")
+        raise UserError(f"{args.command}: inventory {path.name} names a cluster by its kubeconfig "
+                        "(cluster_kubeconfig); day-2 commands work on the nodes of a cluster bootstrap.py built")
     _check_ssh_keys(hostvars)
     operation = day2.OPERATIONS[args.command]
     extra_vars = day2.extra_vars(args.command, groups, getattr(args, "node", None))

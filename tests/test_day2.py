@@ -106,3 +106,11 @@ def test_render_runs_through_the_runner(inventory):
     cluster_config = next(d for d in kubeadm if d["kind"] == "ClusterConfiguration")
     assert cluster_config["kubernetesVersion"] == f"v{settings.declared_defaults()['cluster_kubernetes_version']}"
     assert (rendered / "calico-installation.yaml").is_file() and (rendered / "spark-namespace.yaml").is_file()
+
+
+def test_the_installed_command_is_the_same_cli():
+    """`pip install -e .` (./dev) puts a `clusterboot` command beside this Python: the CLI of bootstrap.py."""
+    command = Path(sys.executable).parent / "clusterboot"
+    proc = subprocess.run([str(command), "inventory", "check", "--inventory", "lab100"], capture_output=True,
+                          text=True, cwd="/", timeout=120, check=False)  # from any folder
+    assert proc.returncode == 0 and "inventory lab100: 100 nodes, no problems found" in proc.stdout, proc.stderr

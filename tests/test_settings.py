@@ -76,12 +76,14 @@ def test_the_files_submit_reads_are_where_the_roles_write_them(roles, tmp_path):
         defaults["spark_image_record"] = str(tmp_path / "image-{{ cluster_name }}.json")
 
     edit_yaml(roles / "spark_image" / "defaults" / "main.yml", elsewhere)
-    (tmp_path / "image-lab.json").write_text(json.dumps({"reference": "r:5000/spark:1", "size_bytes": 5, "pyspark": "4"}))
+    record = {"reference": "r:5000/spark:1", "size_bytes": 5, "pyspark": "4"}
+    (tmp_path / "image-lab.json").write_text(json.dumps(record))
     cluster = submit.Cluster.from_inventory({"cp01": {"cluster_name": "lab", "node_ip": "10.0.0.2"}},
                                             {"control_plane": ["cp01"], "workers": []})
     assert cluster.kubeconfig == PROJECT / ".artifacts" / "kubeconfig-lab"
+    # The image record is found at the changed path; the namespace's, at the role's default path, is missing.
     with pytest.raises(UserError, match=re.escape(str(PROJECT / ".artifacts" / "spark-namespace-lab.json"))):
-        submit.KubernetesTarget.load(cluster)  # the image record was found at the changed path; the namespace's is missing
+        submit.KubernetesTarget.load(cluster)
 
 
 def ansible_sees(inventory: Path) -> dict:
@@ -92,7 +94,8 @@ def ansible_sees(inventory: Path) -> dict:
 
 def test_ansible_gets_the_declared_defaults_under_the_inventorys_values(tmp_path):
     (tmp_path / "group_vars").mkdir()
-    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    h1:\n  children:\n    workers:\n      hosts:\n        h1:\n")
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"h1": None},
+                                                                "children": {"workers": {"hosts": {"h1": None}}}}}))
     (tmp_path / "group_vars" / "all.yml").write_text('cluster_kubernetes_version: "1.33.1"\n')
     (tmp_path / "group_vars" / "workers.yml").write_text("cluster_registry_port: 6000\n")
     seen = ansible_sees(tmp_path)

@@ -28,7 +28,8 @@ DOCUMENTATION = """
     short_description: host_group_vars, plus the declared defaults of the inventory-wide settings for group all
     description:
       - Loads group_vars/ and host_vars/ as ansible.builtin.host_group_vars does.
-      - Beneath an inventory's group all, the defaults of roles/preflight/meta/argument_specs.yml's inventory entry point.
+      - Beneath an inventory's group all, the defaults of the inventory entry point of
+        roles/preflight/meta/argument_specs.yml.
     options:
       stage:
         ini:
