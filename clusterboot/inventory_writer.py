@@ -152,6 +152,7 @@ def render_group_vars(spec: InventorySpec) -> str:
     network = ipaddress.IPv4Network(spec.node_network)
     gateway = str(_gateway(spec, network))
     dns = list(spec.dns_servers) or [gateway]
+    shared = settings.declared_defaults()["cluster_shared_data_dir"]
     values: dict[str, Any] = {
         "ansible_host": "{{ node_ip }}",
         "ansible_user": "ubuntu",
@@ -171,9 +172,9 @@ def render_group_vars(spec: InventorySpec) -> str:
         "cluster_kubernetes_version": KUBERNETES_VERSION,
         # Shared data for Spark pods: NFS from the first control plane (any NFS server will do).
         "spark_namespace_nfs_server": "{{ hostvars[groups.control_plane[0]].node_ip }}",
-        "cluster_shared_data_dir": "/srv/spark-data",
+        "cluster_shared_data_dir": shared,
         "spark_submit_executor_instances": max(1, spec.workers),
-        "spark_submit_pvc_mounts": [{"name": "spark-data", "claim": "spark-data", "path": "/srv/spark-data"}],
+        "spark_submit_pvc_mounts": [{"name": "spark-data", "claim": "spark-data", "path": shared}],
         **spec.overrides,
     }
     comments = {
