@@ -20,13 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))  # run as a script: the project packages come from here
-
+import cache_stats  # beside this script: a script's own folder is on sys.path
 from clusterboot.lab import lab
 
-sys.path.insert(0, str(PROJECT / "bench"))
-import cache_stats  # noqa: E402 (bench/ is put on sys.path just above)
+PROJECT = Path(__file__).resolve().parent.parent
 
 PYTHON = sys.executable
 # Stock Ansible: no project ansible.cfg (default forks 5, no pipelining, no fact cache), roles found.

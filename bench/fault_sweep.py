@@ -30,10 +30,9 @@ import threading
 import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))  # run as a script: the project packages come from here
+from clusterboot.lab import lab
 
-from clusterboot.lab import lab  # noqa: E402 (the project is put on sys.path just above)
+PROJECT = Path(__file__).resolve().parent.parent
 
 PYTHON = sys.executable
 WORKER, WORKER_IP_OFFSET = "wk001", 12

@@ -18,13 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))  # run as a script: the project packages come from here
-# E402 below: these imports need the sys.path line above (the same pattern as bench/bootstrap_bench.py).
+from clusterboot.artifacts import build
+from clusterboot.inventory_writer import KUBERNETES_VERSION
+from clusterboot.lab import lab
 
-from clusterboot.artifacts import build  # noqa: E402
-from clusterboot.inventory_writer import KUBERNETES_VERSION  # noqa: E402
-from clusterboot.lab import lab  # noqa: E402
+PROJECT = Path(__file__).resolve().parent.parent
 
 PYTHON = sys.executable
 # Per-interface, per-netns or counter entries: they move with every container started, not host settings.

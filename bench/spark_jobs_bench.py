@@ -14,12 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))  # run as a script: the project packages come from here
-
 from spark_jobs import classification, word_count
 from spark_jobs.data_generator import classification_data, text_corpus
 from spark_jobs.session import build_session
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 WORDS_PER_LINE = 12
 TEXT_BYTES_PER_LINE = 58  # measured average of generated lines (12 words of "w<base36>" plus separators)

@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from clusterboot import mitogen
+from clusterboot import day2, mitogen
 from clusterboot.errors import EXIT_OK, Interrupted, RunFailed, UserError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -21,6 +21,8 @@ examples:
   python bootstrap.py --inventory lab100 --role base      rerun one role on the hosts it applies to
   python bootstrap.py lab up --nodes 4                    a simulated lab of 4 node containers
   python bootstrap.py inventory check --inventory lab100  every inventory check, no node contacted
+  python bootstrap.py render --inventory lab100           every kubeadm config and manifest, for review
+  python bootstrap.py remove-node --inventory lab100 wk007 --yes   day-2: drain and delete a worker
 """
 
 
@@ -78,25 +80,52 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--gateway", help="default: the network's first address")
     check = inventory_commands.add_parser("check", help="run every inventory check without contacting any node")
     check.add_argument("--inventory", "-i", required=True, help="a name under inventory/ or a path")
+
+    for name, operation in day2.OPERATIONS.items():
+        command = commands.add_parser(name, help=operation.help, epilog=f"runs playbooks/{operation.playbook}")
+        if name == "remove-node":
+            command.add_argument("node", help="the worker to remove (a host of group workers)")
+        if operation.warning:
+            command.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        _add_run_options(command, site=False)
     return parser
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--inventory", "-i", help="a name under inventory/ or a path")
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("--role", help="rerun one role on exactly the hosts its play targets")
-    scope.add_argument("--phase", help="run one phase of site.yml (its plays' tag), with the node checks")
-    parser.add_argument("--tags", default="", help="comma-separated Ansible tags, added to --role/--phase")
-    parser.add_argument("--skip-tags", default="", help="comma-separated Ansible tags to skip")
-    parser.add_argument("--limit", "-l", help="hosts, groups, or @file (e.g. the retry file a failed run prints)")
-    parser.add_argument("--check", action="store_true", help="change nothing; report what would change")
-    parser.add_argument("--diff", action="store_true", help="show file differences")
-    parser.add_argument("--forks", type=int, help="parallel hosts (default from ansible.cfg: 100)")
-    parser.add_argument("--mitogen", choices=mitogen.MODES, default="auto",
+def _add_run_options(parser: argparse.ArgumentParser, site: bool = True) -> None:
+    """The options of a playbook run: on the top level for site.yml, and again on each day-2 command so they
+    may follow it. There they default to nothing set (SUPPRESS): a subcommand's default would otherwise
+    replace a value given before the subcommand."""
+    def default(value: object) -> object:
+        return value if site else argparse.SUPPRESS
+
+    parser.add_argument("--inventory", "-i", default=default(None), help="a name under inventory/ or a path")
+    if site:
+        scope = parser.add_mutually_exclusive_group()
+        scope.add_argument("--role", help="rerun one role on exactly the hosts its play targets")
+        scope.add_argument("--phase", help="run one phase of site.yml (its plays' tag), with the node checks")
+    parser.add_argument("--tags", default=default(""),
+                        help="comma-separated Ansible tags" + (", added to --role/--phase" if site else ""))
+    parser.add_argument("--skip-tags", default=default(""), help="comma-separated Ansible tags to skip")
+    parser.add_argument("--limit", "-l", default=default(None),
+                        help="hosts, groups, or @file (e.g. the retry file a failed run prints)")
+    parser.add_argument("--check", action="store_true", default=default(False),
+                        help="change nothing; report what would change")
+    parser.add_argument("--diff", action="store_true", default=default(False), help="show file differences")
+    parser.add_argument("--forks", type=int, default=default(None),
+                        help="parallel hosts (default from ansible.cfg: 100)")
+    parser.add_argument("--mitogen", choices=mitogen.MODES, default=default("auto"),
                         help="run tasks through Mitogen (auto: when installed; default auto)")
-    parser.add_argument("--verbose", "-v", action="count", default=0, help="print the ansible-playbook command; -vv.. more")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress, only the summary")
-    parser.add_argument("--no-jobs", action="store_true", help="do not submit the inventory's spark_submit_jobs after")
+    parser.add_argument("--verbose", "-v", action="count", default=default(0),
+                        help="print the ansible-playbook command; -vv.. more")
+    parser.add_argument("--quiet", "-q", action="store_true", default=default(False),
+                        help="no progress, only the summary")
+    if site:
+        parser.add_argument("--no-jobs", action="store_true", help="do not submit the inventory's spark_submit_jobs after")
+
+
+def run() -> int:
+    """The `clusterboot` command of the installed package: the same CLI as `python bootstrap.py`."""
+    return main(sys.argv[1:])
 
 
 def main(argv: list[str]) -> int:
@@ -134,6 +163,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _submit(args)
     if args.command == "artifacts":
         return _artifacts(args)
+    if args.command in day2.OPERATIONS:
+        return _day2(args)
     if args.inventory is None:
         parser.print_usage(sys.stderr)
         raise UserError("say which inventory to bootstrap: --inventory NAME (a folder under inventory/) or a path")
@@ -169,6 +200,34 @@ def _run_site(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _day2(args: argparse.Namespace) -> int:
+    from clusterboot import inventory, playbook_map, runner, settings
+
+    if args.inventory is None:
+        raise UserError(f"say which cluster: {args.command} --inventory NAME (a folder under inventory/) or a path")
+    path = inventory.resolve(args.inventory)
+    hostvars, groups = inventory.check(path)
+    if inventory.is_external(hostvars):
+        raise UserError(f"{args.command}: inventory {path.name} names a cluster by its kubeconfig "
+                        "(cluster_kubeconfig); day-2 commands work on the nodes of a cluster bootstrap.py built")
+    _check_ssh_keys(hostvars)
+    operation = day2.OPERATIONS[args.command]
+    extra_vars = day2.extra_vars(args.command, groups, getattr(args, "node", None))
+    if operation.warning:
+        cluster = settings.with_defaults(hostvars[groups["control_plane"][0]])
+        day2.confirm(operation.warning.format(node=getattr(args, "node", ""), cluster=cluster["cluster_name"],
+                                              version=cluster["cluster_kubernetes_version"]), args.yes)
+    playbook = PROJECT_DIR / "playbooks" / operation.playbook
+    request = runner.RunRequest(
+        inventory=path, playbook=playbook, label=args.command, tags=[t for t in args.tags.split(",") if t],
+        skip_tags=[t for t in args.skip_tags.split(",") if t], limit=args.limit, check=args.check, diff=args.diff,
+        forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen,
+        extra_vars={"pyspark_wheel_version": importlib.metadata.version("pyspark"), **extra_vars},
+    )
+    host_counts = {p.name: day2.host_count(p.hosts, groups) for p in playbook_map.read_plays(playbook)}
+    return report(runner.run(request, host_counts), sys.argv[1:])
+
+
 def report(outcome, argv: list[str]) -> int:
     """Print the summary of a playbook run; raise what its outcome means for the exit code."""
     from clusterboot import summary
@@ -202,13 +261,13 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _artifacts(args: argparse.Namespace) -> int:
-    from clusterboot import inventory, inventory_writer
+    from clusterboot import inventory, inventory_writer, settings
     from clusterboot.artifacts import build
 
     version = args.kubernetes or inventory_writer.KUBERNETES_VERSION
     if args.artifacts_inventory:
         hostvars, _ = inventory.check(inventory.resolve(args.artifacts_inventory))
-        version = str(next(iter(hostvars.values()), {}).get("cluster_kubernetes_version", ""))
+        version = str(settings.with_defaults(next(iter(hostvars.values()), {}))["cluster_kubernetes_version"])
     if not re.fullmatch(r"1\.\d+\.\d+", version or ""):
         raise UserError(f"Kubernetes version {version!r} is not MAJOR.MINOR.PATCH, e.g. 1.34.2")
     report = build.build(version, build.default_cache(), log=lambda line: print(line, flush=True))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from clusterboot import settings as role_settings
 from clusterboot.errors import RunFailed, UserError
 from clusterboot.inventory import is_external
 from clusterboot.runner import new_artifacts_dir
@@ -25,12 +26,12 @@ from clusterboot.spark_env import spark_submit_env, spark_submit_path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 JOBS_DIR = PROJECT_DIR / "spark_jobs"
 IMAGE_JOBS_DIR = "/opt/spark/jobs/spark_jobs"  # where the spark_image role bakes the jobs in
-STANDALONE_PYTHON = "/opt/spark/venv/bin/python"  # where the spark_standalone role installs PySpark
 
 
 @dataclass(frozen=True)
 class Cluster:
-    """What submission needs from the inventory."""
+    """What submission needs from the inventory; settings are the control plane's variables over the declared
+    defaults (roles/preflight/meta/argument_specs.yml, entry point inventory)."""
 
     name: str
     manager: str
@@ -39,6 +40,9 @@ class Cluster:
     settings: dict
     api_server: str = ""  # Kubernetes: https://host:port
     kubeconfig: Path = Path()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "settings", role_settings.with_defaults(self.settings))
 
     @classmethod
     def from_inventory(cls, hostvars: dict[str, dict], groups: dict[str, list[str]]) -> Cluster:
@@ -49,8 +53,9 @@ class Cluster:
             return cls(name=settings["cluster_name"], manager="kubernetes", master_ip="", worker_ips={},
                        settings=settings, api_server=api_server_of(kubeconfig), kubeconfig=kubeconfig)
         control_plane = groups["control_plane"][0]
-        settings = hostvars[control_plane]
-        kubeconfig = PROJECT_DIR / ".artifacts" / f"kubeconfig-{settings['cluster_name']}"
+        settings = role_settings.with_defaults(hostvars[control_plane])  # for the kubeconfig's path below
+        kubeconfig = Path(role_settings.role_setting("control_plane", "control_plane_kubeconfig_local",
+                                                     settings)).resolve()
         # The control_plane role's kubeconfig names the API's stable address (the VIP with several control
         # planes); before it exists, the address it will name.
         api_server = api_server_of(kubeconfig) if kubeconfig.is_file() else \
@@ -87,8 +92,9 @@ class KubernetesTarget:
 
     @classmethod
     def load(cls, cluster: Cluster) -> KubernetesTarget:
-        image_file = PROJECT_DIR / ".artifacts" / f"spark-image-{cluster.name}.json"
-        namespace_file = PROJECT_DIR / ".artifacts" / f"spark-namespace-{cluster.name}.json"
+        image_file = Path(role_settings.role_setting("spark_image", "spark_image_record", cluster.settings)).resolve()
+        namespace_file = Path(role_settings.role_setting("spark_namespace", "spark_namespace_record",
+                                                         cluster.settings)).resolve()
         for path, role in ((image_file, "spark_image"), (namespace_file, "spark_namespace")):
             if not path.exists():
                 raise UserError(f"{path} is missing: the {role} role writes it; run --role {role} first")
@@ -129,14 +135,14 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], targ
         "spark.kubernetes.namespace": target.namespace,
         "spark.kubernetes.authenticate.driver.serviceAccountName": target.service_account,
         "spark.kubernetes.container.image": target.image,
-        "spark.kubernetes.container.image.pullPolicy": s.get("spark_submit_pull_policy", "IfNotPresent"),
+        "spark.kubernetes.container.image.pullPolicy": s["spark_submit_pull_policy"],
         "spark.kubernetes.driver.pod.name": driver_pod or driver_pod_name(job, time.time()),
         "spark.kubernetes.submission.waitAppCompletion": "true",
-        "spark.executor.instances": str(s.get("spark_submit_executor_instances", 2)),
-        "spark.driver.cores": str(s.get("spark_submit_driver_cores", 1)),
-        "spark.driver.memory": s.get("spark_submit_driver_memory", "1g"),
-        "spark.executor.cores": str(s.get("spark_submit_executor_cores", 1)),
-        "spark.executor.memory": s.get("spark_submit_executor_memory", "1g"),
+        "spark.executor.instances": str(s["spark_submit_executor_instances"]),
+        "spark.driver.cores": str(s["spark_submit_driver_cores"]),
+        "spark.driver.memory": s["spark_submit_driver_memory"],
+        "spark.executor.cores": str(s["spark_submit_executor_cores"]),
+        "spark.executor.memory": s["spark_submit_executor_memory"],
         # The image's Python, not this controller's venv path (spark-submit would pass that on to the pods).
         "spark.pyspark.python": "python3",
         "spark.pyspark.driver.python": "python3",
@@ -145,9 +151,9 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], targ
         # For the history server: the Spark UI after the job has ended.
         **({"spark.eventLog.enabled": "true", "spark.eventLog.dir": f"file://{target.event_log_dir}"}
            if target.event_log_dir else {}),
-        **{str(k): str(v) for k, v in s.get("spark_submit_conf", {}).items()},
+        **{str(k): str(v) for k, v in s["spark_submit_conf"].items()},
     }
-    for claim in s.get("spark_submit_pvc_mounts", []):
+    for claim in s["spark_submit_pvc_mounts"]:
         for role in ("driver", "executor"):
             prefix = f"spark.kubernetes.{role}.volumes.persistentVolumeClaim.{claim['name']}"
             conf[f"{prefix}.options.claimName"] = claim["claim"]
@@ -156,7 +162,7 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], targ
     script = user_script(job)
     if script or py_files:
         # Files from this machine reach the driver through the shared folder every pod mounts at that path.
-        shared = cluster.settings.get("cluster_shared_data_dir", "/srv/spark-data")
+        shared = cluster.settings["cluster_shared_data_dir"]
         conf["spark.kubernetes.file.upload.path"] = f"file://{shared}/.spark-uploads"
     conf.update(extra_conf or {})
     args = ["--master", f"k8s://{cluster.api_server}", "--deploy-mode", "cluster", "--name", name]
@@ -170,21 +176,26 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], targ
 def standalone_submit_args(cluster: Cluster, job: str, job_args: list[str], jobs_zip: Path,
                            extra_conf: dict[str, str] | None = None, py_files: list[Path] | None = None) -> list[str]:
     """Client mode from the controller: the driver runs here, executors on the workers."""
-    port = cluster.settings.get("spark_standalone_master_port", 7077)
+    port = standalone_setting(cluster, "spark_standalone_master_port")
     conf = {
         "spark.driver.host": driver_address_towards(cluster.master_ip, port),
-        "spark.pyspark.python": STANDALONE_PYTHON,
+        "spark.pyspark.python": standalone_setting(cluster, "spark_standalone_python"),
         "spark.pyspark.driver.python": sys.executable,
-        "spark.executor.cores": str(cluster.settings.get("spark_submit_executor_cores", 1)),
-        "spark.executor.memory": cluster.settings.get("spark_submit_executor_memory", "1g"),
+        "spark.executor.cores": str(cluster.settings["spark_submit_executor_cores"]),
+        "spark.executor.memory": cluster.settings["spark_submit_executor_memory"],
     }
-    conf.update({str(k): str(v) for k, v in cluster.settings.get("spark_submit_conf", {}).items()})
+    conf.update({str(k): str(v) for k, v in cluster.settings["spark_submit_conf"].items()})
     conf.update(extra_conf or {})
     args = ["--master", f"spark://{cluster.master_ip}:{port}", "--deploy-mode", "client", "--name", app_name(job),
             "--py-files", ",".join([str(jobs_zip), *(str(p) for p in py_files or [])])]
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
     return args + [str(user_script(job) or JOBS_DIR / f"{job}.py"), *job_args]
+
+
+def standalone_setting(cluster: Cluster, name: str):
+    """A spark_standalone setting as the role uses it: the inventory's value, else the role's default."""
+    return role_settings.role_setting("spark_standalone", name, cluster.settings)
 
 
 def driver_address_towards(ip: str, port: int) -> str:
@@ -209,7 +220,7 @@ def fetch_json(url: str, timeout: float = 5.0) -> dict:
 
 def check_standalone_ready(cluster: Cluster) -> None:
     """Name what is missing before the first submit: the master answers, every worker registered."""
-    url = f"http://{cluster.master_ip}:{cluster.settings.get('spark_standalone_master_webui_port', 8080)}/json/"
+    url = f"http://{cluster.master_ip}:{standalone_setting(cluster, 'spark_standalone_master_webui_port')}/json/"
     try:
         status = fetch_json(url)
     except OSError as err:
@@ -239,7 +250,7 @@ def check_kubernetes_ready(cluster: Cluster, target: KubernetesTarget) -> None:
 
 def executor_hosts(cluster: Cluster, app_id: str) -> dict[str, int]:
     """Standalone: how many of the app's executors each worker ran, from the workers' own JSON."""
-    port = cluster.settings.get("spark_standalone_worker_webui_port", 8081)
+    port = standalone_setting(cluster, "spark_standalone_worker_webui_port")
     counts = {}
     for host, ip in cluster.worker_ips.items():
         try:
@@ -438,7 +449,7 @@ def report(job: str, result: SubmitResult) -> str:
 
 def run_configured_jobs(cluster: Cluster) -> None:
     """The inventory's spark_submit_jobs, in order, after a full bootstrap."""
-    for entry in cluster.settings.get("spark_submit_jobs", []):
+    for entry in cluster.settings["spark_submit_jobs"]:
         job, *job_args = [str(a) for a in entry]
         result = submit(cluster, job, job_args)
         print(report(job, result))

@@ -1,12 +1,11 @@
-import sys
 from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
-
+# The clusterboot package comes from the editable install (`pip install -e .`, done by ./dev).
 from clusterboot.lab import lab
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")

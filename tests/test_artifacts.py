@@ -16,6 +16,9 @@ from clusterboot.artifacts import build
 from clusterboot.artifacts.images import sha256_file
 from clusterboot.inventory_writer import KUBERNETES_VERSION
 
+# The offline Kubernetes artifacts, built from source (seconds when cached, ~30 min cold).
+pytestmark = pytest.mark.cluster
+
 REGISTRY = "registry.test:5000"
 
 

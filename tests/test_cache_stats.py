@@ -1,11 +1,14 @@
 """The package-cache report counts upstream and served bytes apart, and packages fetched more than once."""
 
+import importlib.util
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
-from cache_stats import parse  # noqa: E402 (bench/ is put on sys.path just above)
+# bench/ holds scripts, not a package: load the one module by its path.
+_SPEC = importlib.util.spec_from_file_location("cache_stats", Path(__file__).resolve().parent.parent / "bench/cache_stats.py")
+cache_stats = sys.modules["cache_stats"] = importlib.util.module_from_spec(_SPEC)  # dataclasses look it up
+_SPEC.loader.exec_module(cache_stats)
+parse = cache_stats.parse
 
 LOG = """\
 1795518173|I|151287|10.213.0.16|debrep/dists/bookworm/InRelease

@@ -22,6 +22,8 @@ import pytest
 
 from clusterboot.lab import lab
 
+pytestmark = pytest.mark.lab
+
 PROJECT = Path(__file__).resolve().parent.parent
 NAME, SUBNET, WORKER, WORKER_IP = "faultlab", "10.219.0.0/24", "wk001", "10.219.0.12"
 

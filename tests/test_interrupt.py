@@ -36,7 +36,6 @@ PLAYBOOK = """\
 DRIVER = """\
 import sys
 from pathlib import Path
-sys.path.insert(0, {project!r})
 from clusterboot import cli, runner
 request = runner.RunRequest(inventory=Path({inventory!r}), playbook=Path({playbook!r}), label="interrupt-test")
 sys.exit(cli.exit_code(lambda: cli.report(runner.run(request, {{}}), {argv!r})))
@@ -48,7 +47,7 @@ def driver(tmp_path: Path) -> list[str]:
     (tmp_path / "hosts.yml").write_text("all: {hosts: {localhost: {ansible_connection: local, "
                                         "ansible_python_interpreter: '{{ ansible_playbook_python }}'}}}\n")
     (tmp_path / "sleep.yml").write_text(PLAYBOOK)
-    code = DRIVER.format(project=str(PROJECT), inventory=str(tmp_path / "hosts.yml"),
+    code = DRIVER.format(inventory=str(tmp_path / "hosts.yml"),
                          playbook=str(tmp_path / "sleep.yml"), argv=ARGV)
     return [sys.executable, "-c", code]
 

@@ -84,3 +84,21 @@ def test_three_control_planes_get_the_vip_and_pass_the_check(tmp_path: Path):
     hostvars, groups = inventory.check(path)
     assert groups["control_plane"] == ["cp01", "cp02", "cp03"]
     assert hostvars["wk001"]["cluster_control_plane_vip"] == "10.20.0.10"
+
+
+def test_values_with_colons_and_hashes_round_trip(tmp_path: Path):
+    """Written by a YAML library, not joined strings: `: ` and ` #` inside a value stay part of it."""
+    tricky = {
+        "ansible_ssh_common_args": "-o ProxyCommand='ssh -W %h:%p jump' # via the jump host",
+        "spark_submit_conf": {"spark.driver.extraJavaOptions": "-Da=b: c #not-a-comment", "spark.x": "#"},
+        "spark_submit_jobs": [["word_count", "/data/in: 1", "/data/out #2"]],
+        "cluster_kubernetes_version": "1.34.2",
+        "spark_namespace_nfs_server": "{{ hostvars[groups.control_plane[0]].node_ip }}",
+    }
+    path = write_inventory(spec(name="rt", overrides=tricky), tmp_path / "rt")
+    written = yaml.safe_load((path / "group_vars/all.yml").read_text())
+    assert {key: written[key] for key in tricky} == tricky
+    hostvars, _ = inventory.load(path)  # and Ansible reads the same values
+    assert hostvars["cp01"]["ansible_ssh_common_args"] == tricky["ansible_ssh_common_args"]
+    assert hostvars["cp01"]["spark_submit_conf"] == tricky["spark_submit_conf"]
+    assert 'cluster_kubernetes_version: "1.34.2"' in (path / "group_vars/all.yml").read_text()  # stays a string

@@ -25,6 +25,8 @@ from clusterboot.artifacts import build
 from clusterboot.inventory_writer import KUBERNETES_VERSION
 from clusterboot.lab import lab
 
+pytestmark = [pytest.mark.lab, pytest.mark.cluster]
+
 PROJECT = Path(__file__).resolve().parent.parent
 NODES = ["cp01", "wk001", "wk002", "wk003"]
 WORKERS = NODES[1:]

@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from clusterboot.lab import lab
+
+pytestmark = pytest.mark.lab
 
 PROJECT = Path(__file__).resolve().parent.parent
 ANSIBLE = str(Path(sys.executable).parent / "ansible")

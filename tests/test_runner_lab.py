@@ -9,7 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from clusterboot.lab import lab
+
+pytestmark = pytest.mark.lab
 
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -17,6 +17,8 @@ import pytest
 
 from clusterboot.lab import lab
 
+pytestmark = pytest.mark.lab
+
 PROJECT = Path(__file__).resolve().parent.parent
 MASTER = "10.219.0.11"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import shutil
 import subprocess
 import time
@@ -49,37 +48,38 @@ HOST_SYSCTLS = {"fs/inotify/max_user_instances": 8192, "fs/inotify/max_user_watc
 # Only what a lab must differ in from a real inventory.
 LAB_OVERRIDES = {
     "ansible_user": "root",
-    "ansible_become": "false",
-    "cluster_manage_network": "false",
+    "ansible_become": False,
+    "cluster_manage_network": False,
     "cluster_package_source": "distro",
-    "cluster_package_cache_enabled": "false",
+    "cluster_package_cache_enabled": False,
     # A lab registry serves plain HTTP, trusted by name.
-    "cluster_registry_insecure": "true",
+    "cluster_registry_insecure": True,
     # Kubernetes from the offline artifacts (`bootstrap.py artifacts build`), images from the lab registry.
     "cluster_kubernetes_source": "artifacts",
     "cluster_kubernetes_artifacts_dir": str(artifacts_dir(default_cache(), KUBERNETES_VERSION)),
-    "cluster_image_repository": '"{{ groups.control_plane[0] }}:5000"',
+    "cluster_image_repository": "{{ groups.control_plane[0] }}:{{ cluster_registry_port }}",
     # Pod traffic between nodes always in VXLAN, so the lab exercises the encapsulation real sites use.
     "calico_encapsulation": "VXLAN",
     # kubelet and kube-proxy in a container without CAP_SYS_RESOURCE (as kind runs them, minus --privileged):
     # oom_score_adj clamped instead of lowered, no swap check, cgroup v1 accepted (this host), no disk-pressure
     # evictions from the host's shared disk, kernel settings read from lab-init's per-node files and never
     # written (protectKernelDefaults), no conntrack table sizing (host-wide: a node cannot write it).
-    "container_runtime_restrict_oom_score_adj": "true",
-    "control_plane_kubelet_config": '{failSwapOn: false, failCgroupV1: false, protectKernelDefaults: true, '
-                                    f'oomScoreAdj: 0, imageGCHighThresholdPercent: 100, resolvConf: {KUBELET_RESOLV_CONF}, '
-                                    'evictionHard: {"nodefs.available": "0%", "nodefs.inodesFree": "0%", '
-                                    '"imagefs.available": "0%"}}',
-    "control_plane_kube_proxy_config": "{conntrack: {maxPerCore: 0}}",
+    "container_runtime_restrict_oom_score_adj": True,
+    "control_plane_kubelet_config": {
+        "failSwapOn": False, "failCgroupV1": False, "protectKernelDefaults": True, "oomScoreAdj": 0,
+        "imageGCHighThresholdPercent": 100, "resolvConf": KUBELET_RESOLV_CONF,
+        "evictionHard": {"nodefs.available": "0%", "nodefs.inodesFree": "0%", "imagefs.available": "0%"},
+    },
+    "control_plane_kube_proxy_config": {"conntrack": {"maxPerCore": 0}},
     # The host kernel's config is not readable from a node container.
-    "cluster_kubeadm_ignore_preflight_errors": "[SystemVerification]",
+    "cluster_kubeadm_ignore_preflight_errors": ["SystemVerification"],
     # The driver runs as root on this machine and creates output folders on the shared folder as root:
     # executors must be root too to write into them.
     "spark_standalone_user": "root",
-    "preflight_check_product_uuid": "false",
+    "preflight_check_product_uuid": False,
     # Every node shares this machine's two cores: 100 concurrent dpkg runs (each starting a nested dockerd)
     # drove the load to 380. Installing in batches keeps the machine responsive.
-    "cluster_install_batch": "16",
+    "cluster_install_batch": 16,
 }
 
 
@@ -123,25 +123,24 @@ def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: boo
     network = ipaddress.ip_network(cfg.subnet)
     overrides = dict(
         LAB_OVERRIDES,
-        cluster_package_cache_enabled="true" if package_cache else "false",
+        cluster_package_cache_enabled=package_cache,
         cluster_spark_manager=spark_manager,
         ansible_ssh_private_key_file=str(cfg.ssh_key),
         cluster_shared_data_dir=str(cfg.shared_data_dir),
         # Every node bind-mounts the shared folder at the same path: Spark pods get it as a hostPath volume
         # at that path too, so a job's paths mean the same on the controller, the nodes and in pods.
-        spark_namespace_nfs_server='""',
+        spark_namespace_nfs_server="",
         spark_namespace_host_path=str(cfg.shared_data_dir),
-        spark_submit_pvc_mounts=json.dumps([{"name": "spark-data", "claim": "spark-data",
-                                             "path": str(cfg.shared_data_dir)}]),
+        spark_submit_pvc_mounts=[{"name": "spark-data", "claim": "spark-data", "path": str(cfg.shared_data_dir)}],
         # Every node reports the host's two cores: small CPU requests let a driver and an executor share a node.
-        spark_submit_conf=json.dumps({"spark.kubernetes.driver.request.cores": "200m",
-                                      "spark.kubernetes.executor.request.cores": "200m"}),
+        spark_submit_conf={"spark.kubernetes.driver.request.cores": "200m",
+                           "spark.kubernetes.executor.request.cores": "200m"},
         # After a full bootstrap the runner submits these: the seed's word count on a generated corpus.
-        spark_submit_jobs=json.dumps([
+        spark_submit_jobs=[
             ["data_generator", "text", f"{cfg.shared_data_dir}/corpus", "--lines", "20000", "--partitions", "4"],
             ["word_count", f"{cfg.shared_data_dir}/corpus", f"{cfg.shared_data_dir}/word-counts"],
-        ]),
-        ansible_ssh_common_args=f'"-o UserKnownHostsFile={cfg.known_hosts}"',
+        ],
+        ansible_ssh_common_args=f"-o UserKnownHostsFile={cfg.known_hosts}",
     )
     return InventorySpec(
         name=cfg.name, node_network=cfg.subnet, first_ip=str(network.network_address + 11),
