@@ -24,7 +24,7 @@ from clusterboot.inventory_writer import KUBERNETES_VERSION
 from clusterboot.lab import lab
 from test_kubernetes_lab import bootstrap, totals
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.lab, pytest.mark.cluster]
 
 PROJECT = Path(__file__).resolve().parent.parent
 CONTROL_PLANES = ["cp01", "cp02", "cp03"]
