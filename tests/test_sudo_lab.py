@@ -1,0 +1,127 @@
+"""The path a real user takes, on its own lab ('sudolab', 10.223.0.0/24, 2 nodes, a real kubeadm cluster).
+
+Ansible logs in as `ubuntu` and reaches root only through sudo, so every `become` is real. kubeadm, kubelet
+and kubectl come through the `upstream` code path (deb822 source, signed-by key, version pin, hold) from a
+signed apt repo with pkgs.k8s.io's layout served over HTTPS (clusterboot/lab/apt_repo.py: the offline
+artifacts' binaries packaged as .debs, a repo key and a CA of its own); only the repo URL differs from a real
+inventory. The node image has no python3-debian: deb822_repository fails unless the role installs it.
+
+Controller-side tasks (kubeconfig, image records, pyspark wheel) must not use sudo on the operator's machine:
+the test runs as root, where Ansible skips sudo to root, so the inventory makes localhost's become target
+`nobody` through a sudo that refuses (tests/fakes/sudo_that_refuses): any controller task that becomes fails.
+
+Then the sudo password path: with sudo asking for a password, preflight names each node and says what to
+do; `--ask-become-pass` with the password on stdin passes, and the password is nowhere in the artifacts.
+"""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clusterboot.artifacts.build import artifacts_dir, default_cache
+from clusterboot.inventory_writer import KUBERNETES_VERSION
+from clusterboot.lab import apt_repo, lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.cluster]
+
+PROJECT = Path(__file__).resolve().parent.parent
+NAME, SUBNET, USER = "sudolab", "10.223.0.0/24", "ubuntu"
+NODES = [f"{NAME}-cp01", f"{NAME}-wk001"]
+FAKE_SUDO = PROJECT / "tests" / "fakes" / "sudo_that_refuses"
+PASSWORD = "lab-sudo-Pw-7f3a"
+
+
+@pytest.fixture(scope="module")
+def sudo_lab(tmp_path_factory):
+    cfg = lab.LabConfig(project_dir=PROJECT, name=NAME, subnet=SUBNET,
+                        inventory_root=tmp_path_factory.mktemp("inventory"))
+    lab.down(cfg, log=lambda _: None)  # a lab left by an interrupted session
+    lab.up(cfg, nodes=2, control_planes=1, spark_manager="kubernetes", sudo_user=USER, log=lambda _: None)
+    gateway = apt_repo.gateway_address(SUBNET)
+    repo = apt_repo.build(artifacts_dir(default_cache(), KUBERNETES_VERSION), tmp_path_factory.mktemp("repo"),
+                          gateway)
+    apt_repo.trust_ca(repo, NODES)
+    with apt_repo.Server(repo, gateway) as server:
+        with open(cfg.inventory_dir / "group_vars" / "all.yml", "a") as group_vars:
+            group_vars.write("# The upstream path from the lab's own pkgs.k8s.io.\n"
+                             "kubernetes_packages_source: upstream\n"
+                             f"kubernetes_packages_repo_url: {repo.url(gateway, server.port)}\n")
+        (cfg.inventory_dir / "host_vars").mkdir(exist_ok=True)
+        (cfg.inventory_dir / "host_vars" / "localhost.yml").write_text(
+            f"ansible_become_user: nobody\nansible_become_exe: {FAKE_SUDO}\n")
+        yield cfg
+    lab.down(cfg, log=lambda _: None)
+
+
+def bootstrap(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "bootstrap.py", *args], cwd=PROJECT, input=stdin, capture_output=True,
+                          text=True, timeout=1800, check=False)
+
+
+def node(container: str, *command: str) -> str:
+    return subprocess.run(["docker", "exec", container, *command], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def totals(output: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith("totals: "))
+
+
+def artifacts_folder(output: str) -> Path:
+    return Path(next(line for line in output.splitlines() if line.startswith("artifacts: ")).split(": ", 1)[1])
+
+
+def test_whole_site_as_a_sudo_user_from_the_signed_apt_repo(sudo_lab):
+    inventory = str(sudo_lab.inventory_dir)
+    for container in NODES:
+        # What a minimal Ubuntu image lacks too: deb822_repository needs it.
+        assert "python3-debian" not in node(container, "dpkg-query", "-W", "-f", "${Package}\n")
+    started = time.monotonic()
+    first = bootstrap("--inventory", inventory, "--no-jobs")
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    first_seconds = time.monotonic() - started
+    for container in NODES:
+        # Ansible's connections were the sudo user's; root came from sudo.
+        assert f"{USER} : TTY=" in node(container, "journalctl", "-q", "--no-pager", "_COMM=sudo")
+        assert node(container, "apt-mark", "showhold").split() == ["kubeadm", "kubectl", "kubelet"]
+        assert node(container, "dpkg-query", "-W", "-f", "${Version}", "kubeadm") == f"{KUBERNETES_VERSION}-1.1"
+        assert "Signed-By: /etc/apt/keyrings/kubernetes-1.34.asc" in node(
+            container, "cat", "/etc/apt/sources.list.d/kubernetes.sources")
+    kubeconfig = PROJECT / ".artifacts" / f"kubeconfig-{NAME}"
+    nodes = subprocess.run([str(artifacts_dir(default_cache(), KUBERNETES_VERSION) / "bin" / "kubectl"),
+                            "--kubeconfig", str(kubeconfig), "get", "nodes", "--no-headers"],
+                           capture_output=True, text=True, check=True).stdout
+    assert [line.split()[1] for line in nodes.splitlines()] == ["Ready", "Ready"], nodes
+    started = time.monotonic()
+    rerun = bootstrap("--inventory", inventory, "--no-jobs")
+    assert rerun.returncode == 0, rerun.stdout[-4000:]
+    assert " changed=0 " in totals(rerun.stdout) and " failed=0 " in totals(rerun.stdout), rerun.stdout[-3000:]
+    print(f"site as {USER}: {first_seconds:.0f}s, rerun {time.monotonic() - started:.0f}s, {totals(rerun.stdout)}")
+
+
+def test_sudo_with_a_password(sudo_lab):
+    inventory = str(sudo_lab.inventory_dir)
+    for container in NODES:
+        node(container, "sh", "-c", f"echo '{USER}:{PASSWORD}' | chpasswd && "
+                                    f"echo '{USER} ALL=(ALL) ALL' >/etc/sudoers.d/90-{USER}")
+    try:
+        refused = bootstrap("--inventory", inventory, "--role", "preflight")
+        assert refused.returncode == 1, refused.stdout[-3000:]
+        for host in ("cp01", "wk001"):
+            assert (f"{host}: sudo to root does not work for {USER} (Task failed: error occurred on host {host}: "
+                    "sudo password is required)") in refused.stdout, refused.stdout[-3000:]
+        assert "--ask-become-pass" in refused.stdout
+        wrong = bootstrap("--inventory", inventory, "--role", "preflight", "--ask-become-pass", stdin="wrong\n")
+        assert wrong.returncode == 1 and "sudo password is incorrect" in wrong.stdout, wrong.stdout[-3000:]
+        accepted = bootstrap("--inventory", inventory, "--role", "preflight", "--ask-become-pass",
+                             stdin=PASSWORD + "\n")
+        assert accepted.returncode == 0, accepted.stdout[-3000:]
+        folder = artifacts_folder(accepted.stdout)
+        leaked = [p for p in folder.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
+        assert leaked == [] and PASSWORD not in accepted.stdout + accepted.stderr
+    finally:
+        for container in NODES:
+            node(container, "sh", "-c", f"echo '{USER} ALL=(ALL) NOPASSWD:ALL' >/etc/sudoers.d/90-{USER}")
