@@ -125,3 +125,16 @@ def test_sudo_with_a_password(sudo_lab):
     finally:
         for container in NODES:
             node(container, "sh", "-c", f"echo '{USER} ALL=(ALL) NOPASSWD:ALL' >/etc/sudoers.d/90-{USER}")
+
+
+def test_an_active_ufw_is_refused_by_name(sudo_lab):
+    worker = NODES[1]
+    node(worker, "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q ufw >/dev/null && "
+                             "ufw allow 22/tcp >/dev/null && ufw --force enable")
+    try:
+        refused = bootstrap("--inventory", str(sudo_lab.inventory_dir), "--role", "preflight")
+        assert refused.returncode == 1, refused.stdout[-3000:]
+        assert "wk001: ufw is active. It drops the pod traffic" in refused.stdout, refused.stdout[-3000:]
+        assert "cp01: ufw is active" not in refused.stdout
+    finally:
+        node(worker, "sh", "-c", "ufw --force disable && DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ufw")
