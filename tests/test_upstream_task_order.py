@@ -1,0 +1,57 @@
+"""Order of the upstream-only steps that no lab here can run against the real services (Docker's repo and
+Calico's tigera operator are unreachable from this machine): read from the task files themselves.
+
+What runs for real instead: the pkgs.k8s.io path in tests/test_sudo_lab.py (python3-debian installed first,
+deb822 source, pin, hold, from the lab's signed HTTPS repo).
+"""
+
+from pathlib import Path
+
+import yaml
+
+ROLES = Path(__file__).resolve().parent.parent / "roles"
+
+
+def tasks(path: str) -> list[dict]:
+    return yaml.safe_load((ROLES / path).read_text())
+
+
+def position(task_list: list[dict], predicate) -> int:
+    return next(i for i, task in enumerate(task_list) if predicate(task))
+
+
+def module_args(task: dict, module: str) -> dict | str | None:
+    return task.get(f"ansible.builtin.{module}")
+
+
+def test_python3_debian_is_installed_before_each_deb822_source():
+    for path in ("container_runtime/tasks/upstream.yml", "kubernetes_packages/tasks/upstream.yml"):
+        steps = tasks(path)
+        installs = position(steps, lambda t: "python3-debian" in (module_args(t, "apt") or {}).get("name", []))
+        source = position(steps, lambda t: module_args(t, "deb822_repository") is not None)
+        assert installs < source, path
+
+
+def test_docker_packages_are_pinned_and_held():
+    defaults = yaml.safe_load((ROLES / "container_runtime/defaults/main.yml").read_text())
+    assert defaults["container_runtime_upstream_versions"]["containerd.io"] == "1.7.*"  # not 2.x: config version 2
+    install = next(t for t in tasks("container_runtime/tasks/upstream.yml") if module_args(t, "apt")
+                   and "docker" in t["name"].lower())
+    assert install["ansible.builtin.apt"]["name"] == "{{ container_runtime_upstream_pinned }}"
+    hold = next(t for t in tasks("container_runtime/tasks/main.yml") if module_args(t, "dpkg_selections"))
+    assert hold["ansible.builtin.dpkg_selections"]["selection"] == "hold"
+    assert hold["loop"] == "{{ container_runtime_upstream_versions.keys() }}"
+
+
+def test_calico_operator_crds_are_applied_before_the_operator_and_the_installation():
+    manifests = yaml.safe_load((ROLES / "calico/vars/main.yml").read_text())["calico_operator_manifests"]
+    assert [m["url"] for m in manifests] == ["{{ calico_operator_crds_manifest_url }}",
+                                             "{{ calico_operator_manifest_url }}"]
+    steps = tasks("calico/tasks/apply.yml")
+    commands = [" ".join(map(str, (module_args(t, "command") or {}).get("argv", []))) for t in steps]
+    operators = next(i for i, c in enumerate(commands) if " apply " in c and "item.item" in c)
+    established = next(i for i, c in enumerate(commands) if "condition=established" in c)
+    installation = next(i for i, c in enumerate(commands) if " apply " in c and "calico-installation" in c)
+    assert operators < established < installation
+    # No kubernetes.core server-side apply: Ubuntu 22.04's python3-kubernetes (12.0.1) cannot do it.
+    assert not any("kubernetes.core.k8s" in t for t in steps)
