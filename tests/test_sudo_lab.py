@@ -14,15 +14,19 @@ Then the sudo password path: with sudo asking for a password, preflight names ea
 do; `--ask-become-pass` with the password on stdin passes, and the password is nowhere in the artifacts.
 """
 
+import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from clusterboot.artifacts.build import artifacts_dir, default_cache
 from clusterboot.inventory_writer import KUBERNETES_VERSION
+from clusterboot import runner
 from clusterboot.lab import apt_repo, lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.cluster]
@@ -138,3 +142,43 @@ def test_an_active_ufw_is_refused_by_name(sudo_lab):
         assert "cp01: ufw is active" not in refused.stdout
     finally:
         node(worker, "sh", "-c", "ufw --force disable && DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ufw")
+
+
+def netplan_base(inventory: Path, **overrides) -> subprocess.CompletedProcess:
+    """The base role alone on the worker with netplan managed (the lab leaves it off), through the runner's
+    Ansible settings."""
+    extra_vars = {"cluster_manage_network": True, "base_netplan_answer_seconds": 10,
+                  "base_netplan_rollback_seconds": 25, **overrides}
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), "playbooks/nodes.yml",
+            "--tags", "base", "--limit", "wk001", "-e", json.dumps(extra_vars)]
+    return subprocess.run(argv, cwd=PROJECT, capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, **runner.runner_env()})
+
+
+def test_netplan_applies_the_node_address_and_rolls_back_one_that_does_not_answer(sudo_lab):
+    worker, address = NODES[1], "10.223.0.12"
+    # What a real machine has and a node container lacks: udev, and a writable /sys for its trigger.
+    node(worker, "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q udev >/dev/null && "
+                             "mount -o remount,rw /sys")
+    applied = netplan_base(sudo_lab.inventory_dir)
+    assert applied.returncode == 0, applied.stdout[-3000:]
+    written = yaml.safe_load(node(worker, "cat", "/etc/netplan/60-clusterboot.yaml"))
+    assert written["network"]["ethernets"]["eth0"]["addresses"] == [f"{address}/24"]  # the interface holding node_ip
+    assert "routable" in node(worker, "networkctl", "status", "eth0")  # systemd-networkd now owns it
+    # Confirmed: the rollback unit was stopped before it restored anything.
+    assert subprocess.run(["docker", "exec", worker, "systemctl", "is-active", "clusterboot-netplan-rollback"],
+                          capture_output=True, text=True, check=False).stdout.strip() != "active"
+    again = netplan_base(sudo_lab.inventory_dir)
+    assert "changed=0" in again.stdout, again.stdout[-3000:]
+    started = time.monotonic()
+    wrong = netplan_base(sudo_lab.inventory_dir, base_node_address="10.223.0.99/24")
+    assert wrong.returncode != 0
+    assert f"wk001 did not answer at {address} within 10s after netplan apply" in " ".join(wrong.stdout.split()), wrong.stdout[-3000:]
+    assert "10.223.0.99/24" in node(worker, "ip", "-4", "addr", "show", "eth0")  # the bad address was applied
+    while time.monotonic() - started < 120 and f"{address}/24" not in node(worker, "ip", "-4", "addr", "show", "eth0"):
+        time.sleep(2)
+    assert f"{address}/24" in node(worker, "ip", "-4", "addr", "show", "eth0"), "the node did not roll back"
+    written = yaml.safe_load(node(worker, "cat", "/etc/netplan/60-clusterboot.yaml"))
+    assert written["network"]["ethernets"]["eth0"]["addresses"] == [f"{address}/24"]
+    back = netplan_base(sudo_lab.inventory_dir)
+    assert back.returncode == 0 and "changed=0" in back.stdout, back.stdout[-3000:]
