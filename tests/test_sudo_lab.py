@@ -144,15 +144,30 @@ def test_an_active_ufw_is_refused_by_name(sudo_lab):
         node(worker, "sh", "-c", "ufw --force disable && DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ufw")
 
 
-def netplan_base(inventory: Path, **overrides) -> subprocess.CompletedProcess:
-    """The base role alone on the worker with netplan managed (the lab leaves it off), through the runner's
-    Ansible settings."""
-    extra_vars = {"cluster_manage_network": True, "base_netplan_answer_seconds": 10,
-                  "base_netplan_rollback_seconds": 25, **overrides}
+def nodes_playbook(inventory: Path, tags: str, extra_vars: dict, limit: str = "all") -> subprocess.CompletedProcess:
+    """playbooks/nodes.yml with extra variables (which bootstrap.py does not take), with the runner's settings."""
     argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), "playbooks/nodes.yml",
-            "--tags", "base", "--limit", "wk001", "-e", json.dumps(extra_vars)]
+            "--tags", tags, "--limit", limit, "-e", json.dumps(extra_vars)]
     return subprocess.run(argv, cwd=PROJECT, capture_output=True, text=True, timeout=600, check=False,
                           env={**os.environ, **runner.runner_env()})
+
+
+def netplan_base(inventory: Path, **overrides) -> subprocess.CompletedProcess:
+    """The base role alone on the worker with netplan managed (the lab leaves it off)."""
+    return nodes_playbook(inventory, "base", {"cluster_manage_network": True, "base_netplan_answer_seconds": 10,
+                                              "base_netplan_rollback_seconds": 25, **overrides}, limit="wk001")
+
+
+def test_a_spark_volume_nfs_server_that_does_not_answer_is_refused(sudo_lab):
+    """The lab's kernel has no NFS (neither nfsd nor the client): nothing can serve or mount NFS here, so the
+    lab's volume is a shared folder (hostPath). What a real site gets is this refusal instead of hung pods."""
+    refused = nodes_playbook(sudo_lab.inventory_dir, "preflight", {"spark_namespace_nfs_server": "10.223.0.11"})
+    assert refused.returncode != 0
+    output = " ".join(refused.stdout.split())
+    for host in ("cp01", "wk001"):
+        assert (f"{host} cannot mount the spark-data volume from NFS server 10.223.0.11:{sudo_lab.shared_data_dir} "
+                "(no answer on port 2049, /sbin/mount.nfs missing). clusterboot installs no NFS server") in output, \
+            refused.stdout[-3000:]
 
 
 def test_netplan_applies_the_node_address_and_rolls_back_one_that_does_not_answer(sudo_lab):

@@ -55,3 +55,13 @@ def test_calico_operator_crds_are_applied_before_the_operator_and_the_installati
     assert operators < established < installation
     # No kubernetes.core server-side apply: Ubuntu 22.04's python3-kubernetes (12.0.1) cannot do it.
     assert not any("kubernetes.core.k8s" in t for t in steps)
+
+
+def test_no_kubernetes_core_server_side_apply_anywhere():
+    """kubernetes.core's server-side apply needs the Python client >= 19.15.0; Ubuntu 22.04 ships 12.0.1.
+    Measured against the lab cluster with kubernetes 12.0.1: client-side apply with wait, k8s_info and a
+    SubjectAccessReview work (with a warning), server-side apply fails. Server-side applies go through kubectl."""
+    project = ROLES.parent
+    users = [str(p.relative_to(project)) for p in [*project.glob("roles/*/tasks/*.yml"), *project.glob("playbooks/**/*.yml")]
+             if "server_side_apply" in p.read_text()]
+    assert users == []
