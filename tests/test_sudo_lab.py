@@ -43,7 +43,8 @@ def sudo_lab(tmp_path_factory):
     cfg = lab.LabConfig(project_dir=PROJECT, name=NAME, subnet=SUBNET,
                         inventory_root=tmp_path_factory.mktemp("inventory"))
     lab.down(cfg, log=lambda _: None)  # a lab left by an interrupted session
-    lab.up(cfg, nodes=2, control_planes=1, spark_manager="kubernetes", sudo_user=USER, log=lambda _: None)
+    lab.up(cfg, nodes=2, control_planes=1, spark_manager="kubernetes", sudo_user=USER, package_cache=True,
+           log=lambda _: None)
     gateway = apt_repo.gateway_address(SUBNET)
     repo = apt_repo.build(artifacts_dir(default_cache(), KUBERNETES_VERSION), tmp_path_factory.mktemp("repo"),
                           gateway)
@@ -56,7 +57,7 @@ def sudo_lab(tmp_path_factory):
         (cfg.inventory_dir / "host_vars").mkdir(exist_ok=True)
         (cfg.inventory_dir / "host_vars" / "localhost.yml").write_text(
             f"ansible_become_user: nobody\nansible_become_exe: {FAKE_SUDO}\n")
-        yield cfg
+        yield cfg, server
     lab.down(cfg, log=lambda _: None)
 
 
@@ -79,7 +80,8 @@ def artifacts_folder(output: str) -> Path:
 
 
 def test_whole_site_as_a_sudo_user_from_the_signed_apt_repo(sudo_lab):
-    inventory = str(sudo_lab.inventory_dir)
+    cfg, repo_server = sudo_lab
+    inventory = str(cfg.inventory_dir)
     for container in NODES:
         # What a minimal Ubuntu image lacks too: deb822_repository needs it.
         assert "python3-debian" not in node(container, "dpkg-query", "-W", "-f", "${Package}\n")
@@ -99,6 +101,10 @@ def test_whole_site_as_a_sudo_user_from_the_signed_apt_repo(sudo_lab):
                             "--kubeconfig", str(kubeconfig), "get", "nodes", "--no-headers"],
                            capture_output=True, text=True, check=True).stdout
     assert [line.split()[1] for line in nodes.splitlines()] == ["Ready", "Ready"], nodes
+    # Through the package cache: both nodes installed kubeadm, the repo served it once.
+    assert node(NODES[1], "grep", "URIs", "/etc/apt/sources.list.d/kubernetes.sources").startswith(
+        "URIs: http://HTTPS///")
+    assert sum(path.endswith("/kubeadm_1.34.2-1.1_amd64.deb") for path in repo_server.requested) == 1
     started = time.monotonic()
     rerun = bootstrap("--inventory", inventory, "--no-jobs")
     assert rerun.returncode == 0, rerun.stdout[-4000:]
@@ -107,7 +113,8 @@ def test_whole_site_as_a_sudo_user_from_the_signed_apt_repo(sudo_lab):
 
 
 def test_sudo_with_a_password(sudo_lab):
-    inventory = str(sudo_lab.inventory_dir)
+    cfg, _ = sudo_lab
+    inventory = str(cfg.inventory_dir)
     for container in NODES:
         node(container, "sh", "-c", f"echo '{USER}:{PASSWORD}' | chpasswd && "
                                     f"echo '{USER} ALL=(ALL) ALL' >/etc/sudoers.d/90-{USER}")
@@ -132,11 +139,12 @@ def test_sudo_with_a_password(sudo_lab):
 
 
 def test_an_active_ufw_is_refused_by_name(sudo_lab):
+    cfg, _ = sudo_lab
     worker = NODES[1]
     node(worker, "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q ufw >/dev/null && "
                              "ufw allow 22/tcp >/dev/null && ufw --force enable")
     try:
-        refused = bootstrap("--inventory", str(sudo_lab.inventory_dir), "--role", "preflight")
+        refused = bootstrap("--inventory", str(cfg.inventory_dir), "--role", "preflight")
         assert refused.returncode == 1, refused.stdout[-3000:]
         assert "wk001: ufw is active. It drops the pod traffic" in refused.stdout, refused.stdout[-3000:]
         assert "cp01: ufw is active" not in refused.stdout
@@ -161,21 +169,23 @@ def netplan_base(inventory: Path, **overrides) -> subprocess.CompletedProcess:
 def test_a_spark_volume_nfs_server_that_does_not_answer_is_refused(sudo_lab):
     """The lab's kernel has no NFS (neither nfsd nor the client): nothing can serve or mount NFS here, so the
     lab's volume is a shared folder (hostPath). What a real site gets is this refusal instead of hung pods."""
-    refused = nodes_playbook(sudo_lab.inventory_dir, "preflight", {"spark_namespace_nfs_server": "10.223.0.11"})
+    cfg, _ = sudo_lab
+    refused = nodes_playbook(cfg.inventory_dir, "preflight", {"spark_namespace_nfs_server": "10.223.0.11"})
     assert refused.returncode != 0
     output = " ".join(refused.stdout.split())
     for host in ("cp01", "wk001"):
-        assert (f"{host} cannot mount the spark-data volume from NFS server 10.223.0.11:{sudo_lab.shared_data_dir} "
+        assert (f"{host} cannot mount the spark-data volume from NFS server 10.223.0.11:{cfg.shared_data_dir} "
                 "(no answer on port 2049, /sbin/mount.nfs missing). clusterboot installs no NFS server") in output, \
             refused.stdout[-3000:]
 
 
 def test_netplan_applies_the_node_address_and_rolls_back_one_that_does_not_answer(sudo_lab):
+    cfg, _ = sudo_lab
     worker, address = NODES[1], "10.223.0.12"
     # What a real machine has and a node container lacks: udev, and a writable /sys for its trigger.
     node(worker, "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q udev >/dev/null && "
                              "mount -o remount,rw /sys")
-    applied = netplan_base(sudo_lab.inventory_dir)
+    applied = netplan_base(cfg.inventory_dir)
     assert applied.returncode == 0, applied.stdout[-3000:]
     written = yaml.safe_load(node(worker, "cat", "/etc/netplan/60-clusterboot.yaml"))
     assert written["network"]["ethernets"]["eth0"]["addresses"] == [f"{address}/24"]  # the interface holding node_ip
@@ -183,10 +193,10 @@ def test_netplan_applies_the_node_address_and_rolls_back_one_that_does_not_answe
     # Confirmed: the rollback unit was stopped before it restored anything.
     assert subprocess.run(["docker", "exec", worker, "systemctl", "is-active", "clusterboot-netplan-rollback"],
                           capture_output=True, text=True, check=False).stdout.strip() != "active"
-    again = netplan_base(sudo_lab.inventory_dir)
+    again = netplan_base(cfg.inventory_dir)
     assert "changed=0" in again.stdout, again.stdout[-3000:]
     started = time.monotonic()
-    wrong = netplan_base(sudo_lab.inventory_dir, base_node_address="10.223.0.99/24")
+    wrong = netplan_base(cfg.inventory_dir, base_node_address="10.223.0.99/24")
     assert wrong.returncode != 0
     assert f"wk001 did not answer at {address} within 10s after netplan apply" in " ".join(wrong.stdout.split()), wrong.stdout[-3000:]
     assert "10.223.0.99/24" in node(worker, "ip", "-4", "addr", "show", "eth0")  # the bad address was applied
@@ -195,5 +205,5 @@ def test_netplan_applies_the_node_address_and_rolls_back_one_that_does_not_answe
     assert f"{address}/24" in node(worker, "ip", "-4", "addr", "show", "eth0"), "the node did not roll back"
     written = yaml.safe_load(node(worker, "cat", "/etc/netplan/60-clusterboot.yaml"))
     assert written["network"]["ethernets"]["eth0"]["addresses"] == [f"{address}/24"]
-    back = netplan_base(sudo_lab.inventory_dir)
+    back = netplan_base(cfg.inventory_dir)
     assert back.returncode == 0 and "changed=0" in back.stdout, back.stdout[-3000:]

@@ -128,6 +128,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args) -> None:  # noqa: A002 (the base class's name)
         pass
 
+    def do_GET(self) -> None:  # noqa: N802 (the base class's name)
+        self.server.requested.append(self.path)  # what crossed "the uplink", for the cache's test
+        super().do_GET()
+
 
 class Server:
     """The repo over HTTPS on the lab network's gateway address (the machine running the lab)."""
@@ -135,11 +139,17 @@ class Server:
     def __init__(self, repo: AptRepo, address: str, port: int = 0):
         handler = functools.partial(_QuietHandler, directory=str(repo.root))
         self._httpd = http.server.ThreadingHTTPServer((address, port), handler)
+        self._httpd.requested = []
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(repo.cert, repo.key)
         self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def requested(self) -> list[str]:
+        """Every path asked for so far, in order."""
+        return list(self._httpd.requested)
 
     def __enter__(self) -> Server:
         self._thread.start()
