@@ -1,10 +1,12 @@
-"""Order of the upstream-only steps that no lab here can run against the real services (Docker's repo and
+"""Order and checks of the upstream-only steps that no lab here can run against the real services (Docker's repo and
 Calico's tigera operator are unreachable from this machine): read from the task files themselves.
 
 What runs for real instead: the pkgs.k8s.io path in tests/test_sudo_lab.py (python3-debian installed first,
 deb822 source, pin, hold, from the lab's signed HTTPS repo).
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -65,3 +67,22 @@ def test_no_kubernetes_core_server_side_apply_anywhere():
     users = [str(p.relative_to(project)) for p in [*project.glob("roles/*/tasks/*.yml"), *project.glob("playbooks/**/*.yml")]
              if "server_side_apply" in p.read_text()]
     assert users == []
+
+
+def test_a_sandbox_image_other_than_kubeadms_pause_is_refused(tmp_path):
+    """The role's own assertion (roles/kubernetes_packages/tasks/pause.yml), run by Ansible on kubeadm 1.34's
+    image list against containerd configs naming pause 3.10.1 (accepted) and 3.10 (refused)."""
+    check = next(t for t in tasks("kubernetes_packages/tasks/pause.yml") if "ansible.builtin.assert" in t)
+    plays = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {**check, "loop": ["3.10.1", "3.10"], "vars": {
+            **check["vars"],
+            "kubernetes_packages_version": "1.34.2",
+            "kubernetes_packages_kubeadm_images": {"stdout": "registry.k8s.io/etcd:3.6.5-0\nregistry.k8s.io/pause:3.10.1\n"},
+            "kubernetes_packages_containerd_config": {
+                "content": "{{ ('version = 2\n  sandbox_image = \"cp01:5000/pause:' ~ item ~ '\"\n') | b64encode }}"}}}]}]
+    (tmp_path / "check.yml").write_text(yaml.safe_dump(plays))
+    run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(tmp_path / "check.yml")],
+                         capture_output=True, text=True, check=False)
+    assert "ok: [localhost] => (item=3.10.1)" in run.stdout, run.stdout
+    assert ("containerd's sandbox image is cp01:5000/pause:3.10, but kubeadm 1.34.2 expects pause:3.10.1"
+            in run.stdout), run.stdout
