@@ -153,3 +153,8 @@ def test_ask_become_pass_without_a_password_on_stdin(inventory):
                           cwd=PROJECT, input="", capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--ask-become-pass: stdin is not a terminal and its first line is empty" in proc.stderr
+
+
+def test_lab_sudo_user_that_is_not_a_user_name():
+    code, out = bootstrap("lab", "up", "--nodes", "1", "--sudo-user", "Ops Team")
+    assert code == 2 and "--sudo-user 'Ops Team' is not a user name" in out
