@@ -111,7 +111,7 @@ def test_nodes_and_kubernetes_packages_as_a_sudo_user_from_the_signed_apt_repo(s
         sources = node(container, "cat", "/etc/apt/sources.list.d/kubernetes.sources")
         assert "Signed-By: /etc/apt/keyrings/kubernetes-1.34.asc" in sources
         # Through the package cache (apt-cacher-ng's HTTPS remap) ...
-        assert f"URIs: http://HTTPS///{apt_repo.gateway_address(SUBNET)}:" in sources
+        assert f"URIs: http://HTTPS///{apt_repo.gateway_address(SUBNET)}/core:/stable:/v1.34/deb/" in sources
     # ... so the repo served kubeadm's .deb once for both nodes.
     assert sum(path.endswith("/kubeadm_1.34.2-1.1_amd64.deb") for path in repo_server.requested) == 1
     print(f"as {USER}: nodes phase {nodes_seconds:.0f}s, kubernetes_packages {packages_seconds:.0f}s; "
@@ -220,11 +220,12 @@ def test_netplan_applies_the_node_address_and_rolls_back_one_that_does_not_answe
     again = netplan_base(cfg.inventory_dir)
     assert "changed=0" in again.stdout, again.stdout[-3000:]
     started = time.monotonic()
-    wrong = netplan_base(cfg.inventory_dir, base_node_address="10.223.0.99/24")
+    # A rollback later than the run's failure (~30 s), so the bad address is still there to see.
+    wrong = netplan_base(cfg.inventory_dir, base_node_address="10.223.0.99/24", base_netplan_rollback_seconds=60)
     assert wrong.returncode != 0
     assert f"wk001 did not answer at {address} within 10s after netplan apply" in " ".join(wrong.stdout.split()), wrong.stdout[-3000:]
     assert "10.223.0.99/24" in node(worker, "ip", "-4", "addr", "show", "eth0")  # the bad address was applied
-    while time.monotonic() - started < 120 and f"{address}/24" not in node(worker, "ip", "-4", "addr", "show", "eth0"):
+    while time.monotonic() - started < 150 and f"{address}/24" not in node(worker, "ip", "-4", "addr", "show", "eth0"):
         time.sleep(2)
     assert f"{address}/24" in node(worker, "ip", "-4", "addr", "show", "eth0"), "the node did not roll back"
     written = yaml.safe_load(node(worker, "cat", "/etc/netplan/60-clusterboot.yaml"))

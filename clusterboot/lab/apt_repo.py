@@ -72,8 +72,8 @@ class AptRepo:
     cert: Path
     key: Path
 
-    def url(self, address: str, port: int) -> str:
-        return f"https://{address}:{port}/core:/stable:/v{self.minor}/deb/"
+    def url(self, address: str, port: int = 443) -> str:
+        return f"https://{address}{'' if port == 443 else f':{port}'}/core:/stable:/v{self.minor}/deb/"
 
 
 def packages(artifacts: Path) -> list[Package]:
@@ -136,7 +136,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 class Server:
     """The repo over HTTPS on the lab network's gateway address (the machine running the lab)."""
 
-    def __init__(self, repo: AptRepo, address: str, port: int = 0):
+    # 443 as pkgs.k8s.io: apt-cacher-ng refuses to fetch HTTPS from other ports (AllowUserPorts).
+    def __init__(self, repo: AptRepo, address: str, port: int = 443):
         handler = functools.partial(_QuietHandler, directory=str(repo.root))
         self._httpd = http.server.ThreadingHTTPServer((address, port), handler)
         self._httpd.requested = []
