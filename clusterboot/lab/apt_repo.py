@@ -141,6 +141,8 @@ class Server:
         handler = functools.partial(_QuietHandler, directory=str(repo.root))
         self._httpd = http.server.ThreadingHTTPServer((address, port), handler)
         self._httpd.requested = []
+        # A client that drops its TLS connection early (apt-cacher-ng does) is not an error worth a traceback.
+        self._httpd.handle_error = lambda request, client_address: None
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(repo.cert, repo.key)
         self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
