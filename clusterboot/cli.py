@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--spark-manager", choices=("kubernetes", "standalone"), default="kubernetes",
                         help="kubernetes: a real kubeadm cluster from the offline artifacts runs the jobs (default); "
                              "standalone: Spark's own cluster manager, no Kubernetes")
+    lab_up.add_argument("--sudo-user", metavar="NAME",
+                        help="log in as this account (created on every node, passwordless sudo) instead of root, "
+                             "with become, as on real servers")
     lab_commands.add_parser("image", help="start a Docker engine if needed and build the node image; print its tag")
     lab_commands.add_parser("status", help="list the lab's containers")
     lab_commands.add_parser("down", help="remove the lab's containers, network, inventory and keys")
@@ -119,6 +122,8 @@ def _add_run_options(parser: argparse.ArgumentParser, site: bool = True) -> None
                         help="print the ansible-playbook command; -vv.. more")
     parser.add_argument("--quiet", "-q", action="store_true", default=default(False),
                         help="no progress, only the summary")
+    parser.add_argument("--ask-become-pass", "-K", action="store_true", default=default(False),
+                        help="ask for the nodes' sudo password once (read from stdin when it is not a terminal)")
     if site:
         parser.add_argument("--no-jobs", action="store_true", help="do not submit the inventory's spark_submit_jobs after")
 
@@ -186,6 +191,7 @@ def _run_site(args: argparse.Namespace) -> int:
         label=args.role or args.phase or "site", tags=tags,
         skip_tags=[t for t in args.skip_tags.split(",") if t], limit=args.limit, check=args.check, diff=args.diff,
         forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen,
+        become_password=_become_password() if args.ask_become_pass else None,
         # Known here once; as a role default it would start a Python per host each time it is read.
         extra_vars={"pyspark_wheel_version": importlib.metadata.version("pyspark")},
     )
@@ -222,10 +228,24 @@ def _day2(args: argparse.Namespace) -> int:
         inventory=path, playbook=playbook, label=args.command, tags=[t for t in args.tags.split(",") if t],
         skip_tags=[t for t in args.skip_tags.split(",") if t], limit=args.limit, check=args.check, diff=args.diff,
         forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen,
+        become_password=_become_password() if getattr(args, "ask_become_pass", False) else None,
         extra_vars={"pyspark_wheel_version": importlib.metadata.version("pyspark"), **extra_vars},
     )
     host_counts = {p.name: day2.host_count(p.hosts, groups) for p in playbook_map.read_plays(playbook)}
     return report(runner.run(request, host_counts), sys.argv[1:])
+
+
+def _become_password() -> str:
+    """The nodes' sudo password: prompted without echo on a terminal, else the first line of stdin."""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("BECOME password (sudo on the nodes): ")
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise UserError("--ask-become-pass: stdin is not a terminal and its first line is empty; "
+                        "pipe the sudo password in, or run from a terminal")
+    return password
 
 
 def report(outcome, argv: list[str]) -> int:
@@ -291,7 +311,8 @@ def _lab(args: argparse.Namespace) -> int:
 
     cfg = lab.LabConfig(project_dir=PROJECT_DIR)
     if args.lab_command == "up":
-        seconds = lab.up(cfg, args.nodes, args.control_planes, args.package_cache, args.spark_manager)
+        seconds = lab.up(cfg, args.nodes, args.control_planes, args.package_cache, args.spark_manager,
+                         args.sudo_user)
         print(f"lab up: {args.nodes} nodes answer SSH after {seconds:.1f}s; inventory: {cfg.inventory_dir}")
     elif args.lab_command == "image":
         print(lab.image(cfg))

@@ -41,6 +41,13 @@ class RunRequest:
     quiet: bool = False
     extra_vars: dict = field(default_factory=dict)
     mitogen: str = "auto"
+    # Answered to ansible-playbook's --ask-become-pass prompt through its pseudo-terminal: held in memory
+    # only, never written to the artifacts folder or a command line.
+    become_password: str | None = field(default=None, repr=False)
+
+
+# ansible-playbook's prompt for --ask-become-pass.
+BECOME_PROMPT = r"BECOME password.*:\s*?$"
 
 
 @dataclass
@@ -144,7 +151,9 @@ def run(request: RunRequest, host_counts: dict[str, int]) -> RunOutcome:
     state = RunState()
     progress = Progress(state, host_counts, quiet=request.quiet)
     cancelled = threading.Event()
-    cmdline = " ".join(flag for flag, on in (("--check", request.check), ("--diff", request.diff)) if on)
+    asks_password = request.become_password is not None
+    cmdline = " ".join(flag for flag, on in (("--check", request.check), ("--diff", request.diff),
+                                              ("--ask-become-pass", asks_password)) if on)
     thread, runner = ansible_runner.run_async(
         private_data_dir=str(artifacts),
         project_dir=str(PROJECT_DIR),
@@ -157,6 +166,9 @@ def run(request: RunRequest, host_counts: dict[str, int]) -> RunOutcome:
         verbosity=request.verbosity or None,
         cmdline=cmdline or None,
         extravars=request.extra_vars or None,
+        passwords={BECOME_PROMPT: request.become_password} if asks_password else None,
+        # ansible-runner writes its inputs, passwords included, to env/ in the artifacts folder unless told not to.
+        suppress_env_files=asks_password,
         envvars=env,
         fact_cache=str(fact_cache_dir(request.inventory)),  # absolute, shared by this inventory's runs
         event_handler=progress,

@@ -146,3 +146,15 @@ def test_bad_role_variable_refused_before_submit(inventory):
     edit(inventory / "group_vars/all.yml", "spark_submit_executor_instances: 3", "spark_submit_executor_instances: many")
     code, out = bootstrap("submit", "--inventory", str(inventory), "word_count")
     assert code == 2 and "spark_submit_executor_instances: is str 'many', must be int" in out
+
+
+def test_ask_become_pass_without_a_password_on_stdin(inventory):
+    proc = subprocess.run([sys.executable, "bootstrap.py", "--inventory", str(inventory), "--ask-become-pass"],
+                          cwd=PROJECT, input="", capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--ask-become-pass: stdin is not a terminal and its first line is empty" in proc.stderr
+
+
+def test_lab_sudo_user_that_is_not_a_user_name():
+    code, out = bootstrap("lab", "up", "--nodes", "1", "--sudo-user", "Ops Team")
+    assert code == 2 and "--sudo-user 'Ops Team' is not a user name" in out

@@ -129,6 +129,14 @@ def test_calico_pool_is_the_pod_cidr(rendered):
     assert network["nodeAddressAutodetectionV4"] == {"cidrs": [variables["cluster_node_network"]]}
 
 
+def test_calico_bgp_is_off_with_vxlan(rendered):
+    """VXLAN routes without BGP: left on, every node keeps a BGP session to every other on TCP 179."""
+    out, _ = rendered
+    network = docs(out / "calico-installation.yaml")[0]["spec"]["calicoNetwork"]
+    assert network["ipPools"][0]["encapsulation"].startswith("VXLAN")
+    assert network["bgp"] == "Disabled"
+
+
 def test_spark_namespace_objects_are_valid_kubernetes(rendered):
     out, _ = rendered
     objects = docs(out / "spark-namespace.yaml")

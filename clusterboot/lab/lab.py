@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import shutil
 import subprocess
 import time
@@ -117,9 +118,11 @@ class LabConfig:
 
 
 def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: bool,
-             spark_manager: str = "kubernetes") -> InventorySpec:
+             spark_manager: str = "kubernetes", sudo_user: str | None = None) -> InventorySpec:
     if nodes < 1 or control_planes < 1 or control_planes > nodes:
         raise UserError("lab up: --nodes must be at least 1 and at least --control-planes (default 1)")
+    if sudo_user is not None and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", sudo_user):
+        raise UserError(f"lab up: --sudo-user {sudo_user!r} is not a user name (lower case letters, digits, _ and -)")
     network = ipaddress.ip_network(cfg.subnet)
     overrides = dict(
         LAB_OVERRIDES,
@@ -142,6 +145,9 @@ def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: boo
         ],
         ansible_ssh_common_args=f"-o UserKnownHostsFile={cfg.known_hosts}",
     )
+    if sudo_user:
+        # A real user's path: log in as an ordinary account and reach root only through sudo.
+        overrides.update(ansible_user=sudo_user, ansible_become=True)
     return InventorySpec(
         name=cfg.name, node_network=cfg.subnet, first_ip=str(network.network_address + 11),
         control_planes=control_planes, workers=nodes - control_planes, overrides=overrides,
@@ -151,10 +157,13 @@ def lab_spec(cfg: LabConfig, nodes: int, control_planes: int, package_cache: boo
 
 
 def up(cfg: LabConfig, nodes: int, control_planes: int = 1, package_cache: bool = False,
-       spark_manager: str = "kubernetes", log=print) -> float:
-    """Bring the lab to exactly N nodes answering SSH; return seconds until all answered."""
+       spark_manager: str = "kubernetes", sudo_user: str | None = None, log=print) -> float:
+    """Bring the lab to exactly N nodes answering SSH; return seconds until all answered.
+
+    With sudo_user, every node gets that account (the lab's key, passwordless sudo) and the inventory logs
+    in as it with become, as on an Ubuntu server's `ubuntu` account."""
     started = time.monotonic()
-    spec = lab_spec(cfg, nodes, control_planes, package_cache, spark_manager)
+    spec = lab_spec(cfg, nodes, control_planes, package_cache, spark_manager, sudo_user)
     ensure_engine(cfg.state_dir)
     _raise_host_limits(log)
     public_key = _ensure_ssh_key(cfg)
@@ -172,6 +181,9 @@ def up(cfg: LabConfig, nodes: int, control_planes: int = 1, package_cache: bool 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda c: _run_node(cfg, image.tag, c, *wanted[c]), missing))
     docker("start", *wanted)  # a stopped node from an earlier run comes back
+    if sudo_user:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda c: _add_sudo_user(c, sudo_user), wanted))
     write_inventory(spec, cfg.inventory_dir)
     _wait_for_ssh(cfg, wanted, log)
     return time.monotonic() - started
@@ -237,6 +249,18 @@ def _run_node(cfg: LabConfig, image: str, container: str, hostname: str, ip: str
         # otherwise, on a KVM host, every node copies the host's DMI uuid.
         "--env", "container=docker", "--env", f"container_uuid={uuid.uuid4()}", image,
     )
+
+
+def _add_sudo_user(container: str, user: str) -> None:
+    """The account a cloud image gives its operator: the lab's key (root's), sudo without a password."""
+    script = f"""set -eu
+id -u {user} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash {user}
+install -d -m 700 -o {user} -g {user} /home/{user}/.ssh
+install -m 600 -o {user} -g {user} /root/.ssh/authorized_keys /home/{user}/.ssh/authorized_keys
+echo '{user} ALL=(ALL) NOPASSWD:ALL' >/etc/sudoers.d/90-{user}
+chmod 440 /etc/sudoers.d/90-{user}
+"""
+    docker("exec", container, "sh", "-c", script)
 
 
 def _write_kubelet_resolv_conf(cfg: LabConfig) -> None:
