@@ -24,8 +24,8 @@ from clusterboot.inventory_writer import KUBERNETES_VERSION
 from clusterboot.lab import lab
 from test_kubernetes_lab import bootstrap, totals
 
-# Not in ./dev test: a cold CI run (artifacts from nothing) would not fit 90 minutes with it; `pytest -m ha`.
-pytestmark = [pytest.mark.lab, pytest.mark.cluster, pytest.mark.ha]
+# Not in ./dev test: a cold CI run (artifacts from nothing) would not fit 90 minutes with it; `pytest -m long`.
+pytestmark = [pytest.mark.lab, pytest.mark.cluster, pytest.mark.long]
 
 PROJECT = Path(__file__).resolve().parent.parent
 CONTROL_PLANES = ["cp01", "cp02", "cp03"]

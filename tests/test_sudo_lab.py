@@ -10,7 +10,7 @@ fails unless the role installs it.
 Controller-side tasks (kubeconfig, image records, pyspark wheel) must not use sudo on the operator's machine:
 the test runs as root, where Ansible skips sudo to root, so the inventory makes localhost's become target
 `nobody` through a sudo that refuses (tests/fakes/sudo_that_refuses): any controller task that becomes fails.
-They run in the whole-site test, opt-in (CLUSTERBOOT_SUDO_LAB_SITE=1): ~25 min here.
+They run in the whole-site test (marker long, not in ./dev test): ~25 min here.
 
 Then, on the same lab: sudo asking for a password (preflight names each node; `--ask-become-pass` with the
 password on stdin passes and the password is nowhere in the artifacts), an active ufw, an NFS server that
@@ -120,9 +120,7 @@ def test_nodes_and_kubernetes_packages_as_a_sudo_user_from_the_signed_apt_repo(s
           f"reruns {nodes_rerun} / {packages_rerun}; the repo served kubeadm's .deb {fetches} times for 2 nodes")
 
 
-@pytest.mark.skipif(os.environ.get("CLUSTERBOOT_SUDO_LAB_SITE") != "1",
-                    reason="the whole site as the sudo user takes ~25 min here (the image copy and Spark image "
-                           "build): set CLUSTERBOOT_SUDO_LAB_SITE=1")
+@pytest.mark.long  # ~25 min here: not in ./dev test (CI's budget); `pytest -m long`
 def test_whole_site_as_a_sudo_user(sudo_lab):
     """Every phase, so the controller-side tasks (kubeconfig, image and namespace records, pyspark wheel) run:
     localhost's become is a sudo that refuses, so any of them that used sudo would fail the run."""
