@@ -22,7 +22,7 @@ import pytest
 from clusterboot.artifacts import build
 from clusterboot.inventory_writer import KUBERNETES_VERSION
 from clusterboot.lab import lab
-from test_kubernetes_lab import bootstrap, totals
+from test_kubernetes_lab import Cluster, bootstrap, totals
 
 # Not in ./dev test: a cold CI run (artifacts from nothing) would not fit 90 minutes with it; `pytest -m long`.
 pytestmark = [pytest.mark.lab, pytest.mark.cluster, pytest.mark.long]
@@ -42,22 +42,9 @@ def summary_changed(output: str) -> dict[str, int]:
     return {row[0]: int(row[2]) for row in rows if row and row[0] in CONTROL_PLANES + WORKERS}
 
 
-class HaCluster:
-    def __init__(self, cfg: lab.LabConfig) -> None:
-        self.cfg = cfg
-        self.kubectl_bin = str(build.artifacts_dir(build.default_cache(), KUBERNETES_VERSION) / "bin" / "kubectl")
-        self.kubeconfig = PROJECT / ".artifacts" / f"kubeconfig-{cfg.name}"
-
-    def kubectl(self, *args: str, check: bool = True, timeout: int = 120, stdin: str | None = None) -> str:
-        proc = subprocess.run([self.kubectl_bin, "--kubeconfig", str(self.kubeconfig), *args], input=stdin,
-                              capture_output=True, text=True, timeout=timeout, check=False)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr}{proc.stdout}")
-        return proc.stdout
-
-    def node_exec(self, node: str, *argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["docker", "exec", f"{self.cfg.name}-{node}", *argv], capture_output=True, text=True,
-                              check=False, timeout=120)
+class HaCluster(Cluster):
+    """The real-cluster module's helpers (kubectl through the fetched kubeconfig, docker exec on a node) and
+    what HA adds: who holds the VIP, etcd's own member list, each control plane's own API server."""
 
     def node_ip(self, node: str) -> str:
         return next(ip for name, _, ip in lab.status(self.cfg) if name == f"{self.cfg.name}-{node}")
@@ -112,7 +99,7 @@ def ha(tmp_path_factory):
         # Spark is not what this module is about: the nodes and kubernetes phases only.
         first = bootstrap(cfg.inventory_dir, "--no-jobs", "--skip-tags", "spark")
         assert first.returncode == 0, first.stdout[-6000:]
-        yield HaCluster(cfg)
+        yield HaCluster(cfg, first)
     finally:
         lab.down(cfg, log=lambda _: None)
 
