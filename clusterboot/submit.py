@@ -174,6 +174,9 @@ def standalone_submit_args(cluster: Cluster, job: str, job_args: list[str], jobs
         "spark.executor.cores": str(cluster.settings.get("spark_submit_executor_cores", 1)),
         "spark.executor.memory": cluster.settings.get("spark_submit_executor_memory", "1g"),
     }
+    connector = kafka_connector_classpath(cluster)
+    if connector:
+        conf["spark.driver.extraClassPath"] = connector
     conf.update({str(k): str(v) for k, v in cluster.settings.get("spark_submit_conf", {}).items()})
     conf.update(extra_conf or {})
     args = ["--master", f"spark://{cluster.master_ip}:{port}", "--deploy-mode", "client", "--name", app_name(job),
@@ -181,6 +184,15 @@ def standalone_submit_args(cluster: Cluster, job: str, job_args: list[str], jobs
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
     return args + [str(user_script(job) or JOBS_DIR / f"{job}.py"), *job_args]
+
+
+def kafka_connector_classpath(cluster: Cluster) -> str | None:
+    """The Kafka connector's jars on this machine (the spark_kafka_jars role records them), for a driver that
+    runs here; the workers and the image have their own copies."""
+    record = PROJECT_DIR / ".artifacts" / f"spark-kafka-{cluster.name}.json"
+    if not record.exists():
+        return None
+    return f"{json.loads(record.read_text())['folder']}/libs/*"
 
 
 def driver_address_towards(ip: str, port: int) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -76,14 +77,9 @@ def spark_kafka(version: str, spark_jars: Path) -> JarSet:
 
 
 def _artifact_id(jar_name: str) -> str:
-    """`kafka-clients-3.9.2.jar` -> `kafka-clients`: the name up to the first dash followed by a digit."""
-    parts = jar_name.removesuffix(".jar").split("-")
-    stem = []
-    for part in parts:
-        if part[:1].isdigit() and stem:
-            break
-        stem.append(part)
-    return "-".join(stem)
+    """`kafka-clients-3.9.2.jar` -> `kafka-clients`: the name before the first `-N.N` (so `-0-10_2.13` stays)."""
+    match = re.match(r"(.+?)-\d+(\.\d+)+", jar_name)
+    return match.group(1) if match else jar_name.removesuffix(".jar")
 
 
 def assemble(jars: JarSet, cache: Path) -> tuple[dict, bool]:
@@ -136,20 +132,27 @@ def _deterministic_tar(folder: Path, names: list[str], target: Path) -> None:
                 tar.addfile(info, data)
 
 
+def _pyspark_jars() -> Path:
+    try:
+        import pyspark
+    except ImportError:
+        raise UserError("spark-kafka: no pyspark in this Python; pass --spark-jars") from None
+    return Path(pyspark.__file__).parent / "jars"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m clusterboot.artifacts.maven", description=__doc__.split("\n")[0])
     parser.add_argument("jar_set", choices=["kafka", "spark-kafka"])
     parser.add_argument("version", help="Kafka version (kafka) or spark-sql-kafka-0-10 version (spark-kafka)")
-    parser.add_argument("--spark-jars", type=Path, help="spark-kafka: the folder of Spark's own jars")
+    parser.add_argument("--spark-jars", type=Path, default=None,
+                        help="spark-kafka: the folder of Spark's own jars (default: this Python's pyspark/jars)")
     parser.add_argument("--cache", type=Path, default=default_cache())
     args = parser.parse_args(argv)
     try:
         if args.jar_set == "kafka":
             jars = kafka(args.version)
-        elif args.spark_jars is None:
-            raise UserError("spark-kafka needs --spark-jars (the pyspark/jars folder the connector joins)")
         else:
-            jars = spark_kafka(args.version, args.spark_jars)
+            jars = spark_kafka(args.version, args.spark_jars or _pyspark_jars())
         manifest, assembled = assemble(jars, args.cache)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
