@@ -55,13 +55,15 @@ def changed_total(run: subprocess.CompletedProcess) -> int:
 def kafka_lab(tmp_path_factory):
     cfg = lab.LabConfig(project_dir=PROJECT, name="kafkalab", subnet="10.222.0.0/24",
                         inventory_root=tmp_path_factory.mktemp("inventory"))
-    lab.up(cfg, nodes=3, control_planes=1, spark_manager="standalone", log=lambda _: None)
-    add_kafka_group(cfg.inventory_dir)
-    spark = bootstrap("--inventory", str(cfg.inventory_dir), "--role", "spark_standalone")
-    assert spark.returncode == 0, spark.stdout[-4000:] + spark.stderr[-2000:]
-    first = bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "streaming")
-    yield cfg, first
-    lab.down(cfg, log=lambda _: None)
+    try:
+        lab.up(cfg, nodes=3, control_planes=1, spark_manager="standalone", log=lambda _: None)
+        add_kafka_group(cfg.inventory_dir)
+        spark = bootstrap("--inventory", str(cfg.inventory_dir), "--role", "spark_standalone")
+        assert spark.returncode == 0, spark.stdout[-4000:] + spark.stderr[-2000:]
+        first = bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "streaming")
+        yield cfg, first
+    finally:
+        lab.down(cfg, log=lambda _: None)
 
 
 def broker_tool(*args: str) -> str:
