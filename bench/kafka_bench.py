@@ -77,7 +77,9 @@ def latency(inv: Path, shared: Path, brokers: str, topic: str, first_id: int, ra
 
     alerts = f"bench-{run}-live-alerts"
     job = subprocess.Popen(
-        [sys.executable, "bootstrap.py", "submit", "--inventory", str(inv), "fraud_detection", "--",
+        # Half the cores at most: on standalone the first app takes every core, and the generator needs some.
+        [sys.executable, "bootstrap.py", "submit", "--inventory", str(inv), "--conf", "spark.cores.max=2",
+         "fraud_detection", "--",
          "--bootstrap-servers", brokers, "--transactions-topic", topic, "--alerts-topic", alerts,
          "--alerts-path", f"{shared}/bench/{run}/live", "--checkpoint", f"{shared}/bench/{run}/ck-live",
          "--starting-offsets", "latest", "--trigger-seconds", str(trigger)],
