@@ -184,6 +184,9 @@ def standalone_submit_args(cluster: Cluster, job: str, job_args: list[str], jobs
         "spark.executor.cores": str(cluster.settings["spark_submit_executor_cores"]),
         "spark.executor.memory": cluster.settings["spark_submit_executor_memory"],
     }
+    connector = kafka_connector_classpath(cluster)
+    if connector:
+        conf["spark.driver.extraClassPath"] = connector
     conf.update({str(k): str(v) for k, v in cluster.settings["spark_submit_conf"].items()})
     conf.update(extra_conf or {})
     args = ["--master", f"spark://{cluster.master_ip}:{port}", "--deploy-mode", "client", "--name", app_name(job),
@@ -196,6 +199,15 @@ def standalone_submit_args(cluster: Cluster, job: str, job_args: list[str], jobs
 def standalone_setting(cluster: Cluster, name: str):
     """A spark_standalone setting as the role uses it: the inventory's value, else the role's default."""
     return role_settings.role_setting("spark_standalone", name, cluster.settings)
+
+
+def kafka_connector_classpath(cluster: Cluster) -> str | None:
+    """The Kafka connector's jars on this machine (the spark_kafka_jars role records them), for a driver that
+    runs here; the workers and the image have their own copies."""
+    record = Path(role_settings.role_setting("spark_kafka_jars", "spark_kafka_jars_record", cluster.settings)).resolve()
+    if not record.exists():
+        return None
+    return f"{json.loads(record.read_text())['folder']}/libs/*"
 
 
 def driver_address_towards(ip: str, port: int) -> str:

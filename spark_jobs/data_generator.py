@@ -4,7 +4,10 @@ Every random draw is a hash of (row id, column, seed), so the data does not depe
 partitions the work: the same seed gives the same rows on a laptop and on 100 nodes.
 - text: lines of words "w<base36>" with random capitals, trailing commas/periods and tabs, for word count;
 - classification: features uniform in [-1, 1), label = [w·x + b > 0], a fraction of labels flipped as noise;
-- regression: target = Σ cᵢxᵢ + intercept + Gaussian noise, with the coefficients given.
+- regression: target = Σ cᵢxᵢ + intercept + Gaussian noise, with the coefficients given;
+- transactions: card payments for fraud detection, a known fraction of them frauds injected by construction
+  (see fraud_detection.py for the rules they break and clean ones never do), written to files with the answer
+  in `is_fraud` and, with --kafka-bootstrap, to a Kafka topic without it (key: account, value: JSON).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import time
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -73,6 +77,63 @@ def regression_data(spark: SparkSession, rows: int, coefficients: list[float], i
             .withColumn("target", target).drop("id"))
 
 
+# Clean payments: at home, 1 to CLEAN_MAX_AMOUNT, any category. Frauds: one of two patterns, each breaking a
+# rule of fraud_detection.py that no clean payment can (amount at least FRAUD_MIN_AMOUNT, or a gift-card buy
+# abroad).
+CATEGORIES = ["grocery", "fuel", "restaurant", "travel", "electronics", "gift_cards"]
+COUNTRIES = ["DE", "FR", "NL", "ES", "IT", "PL"]
+CLEAN_MAX_AMOUNT = 2000.0
+FRAUD_MIN_AMOUNT = 5000.0
+TRANSACTION_EPOCH_SECONDS = 1_767_225_600  # 2026-01-01T00:00:00Z: event times are reproducible too
+
+
+def transactions(spark: SparkSession, rows: int, accounts: int, fraud_rate: float, seed: int,
+                 first_id: int = 0, partitions: int | None = None) -> DataFrame:
+    """Rows first_id..first_id+rows-1 of one endless deterministic stream; `is_fraud` is the answer key."""
+    ids = spark.range(first_id, first_id + rows, 1, partitions)
+    account = F.floor(uniform(seed, F.col("id"), 0) * accounts).cast("long")
+    home = F.element_at(F.array(*map(F.lit, COUNTRIES)), (F.pmod(account, F.lit(len(COUNTRIES))) + 1).cast("int"))
+    category = F.element_at(F.array(*map(F.lit, CATEGORIES)),
+                            (F.floor(uniform(seed, F.col("id"), 1) * len(CATEGORIES)) + 1).cast("int"))
+    fraud = uniform(seed, F.col("id"), 2) < fraud_rate
+    large = uniform(seed, F.col("id"), 3) < 0.5  # which pattern a fraud follows
+    abroad = F.element_at(F.array(*map(F.lit, COUNTRIES)),
+                          (F.pmod(account + 1 + F.floor(uniform(seed, F.col("id"), 4) * (len(COUNTRIES) - 1)),
+                                  F.lit(len(COUNTRIES))) + 1).cast("int"))
+    clean_amount = F.round(1 + uniform(seed, F.col("id"), 5) * (CLEAN_MAX_AMOUNT - 1), 2)
+    large_amount = F.round(FRAUD_MIN_AMOUNT + uniform(seed, F.col("id"), 5) * 15000, 2)
+    return ids.select(
+        F.format_string("t%010d", F.col("id")).alias("transaction_id"),
+        F.format_string("a%06d", account).alias("account"),
+        F.when(fraud & large, large_amount).otherwise(clean_amount).alias("amount"),
+        F.when(fraud & ~large, F.lit("gift_cards")).otherwise(category).alias("merchant_category"),
+        F.when(fraud & ~large, abroad).otherwise(home).alias("country"),
+        home.alias("home_country"),
+        F.timestamp_seconds(F.lit(TRANSACTION_EPOCH_SECONDS) + F.col("id")).alias("event_time"),
+        fraud.alias("is_fraud"),
+    )
+
+
+def kafka_records(df: DataFrame) -> DataFrame:
+    """What a payment terminal would send: key the account (one account's payments stay in order), value JSON
+    without the answer key."""
+    payload = df.drop("is_fraud")
+    return payload.select(F.col("account").alias("key"), F.to_json(F.struct(*payload.columns)).alias("value"))
+
+
+def write_transactions_to_kafka(spark: SparkSession, args: argparse.Namespace) -> None:
+    """The rows in chunks of --rate per second (0: all at once), so a streaming job sees them arrive."""
+    chunk = args.rate or args.rows
+    started = time.monotonic()
+    for index, first in enumerate(range(0, args.rows, chunk)):
+        if args.rate:
+            time.sleep(max(0.0, started + index - time.monotonic()))
+        rows = transactions(spark, min(chunk, args.rows - first), args.accounts, args.fraud_rate, args.seed,
+                            first_id=args.first_id + first)
+        (kafka_records(rows).write.format("kafka").option("kafka.bootstrap.servers", args.kafka_bootstrap)
+         .option("topic", args.kafka_topic).save())
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="data_generator.py", description=__doc__.splitlines()[0])
     kinds = parser.add_subparsers(dest="kind", required=True)
@@ -90,7 +151,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     regression.add_argument("--coefficients", default="2.0,-3.0,0.5", help="comma-separated")
     regression.add_argument("--intercept", type=float, default=1.0)
     regression.add_argument("--noise", type=float, default=0.1, help="standard deviation of the noise")
-    for sub in (text, classification, regression):
+    payments = kinds.add_parser("transactions", help="card payments with injected frauds, to files and Kafka")
+    payments.add_argument("--rows", type=int, default=10000)
+    payments.add_argument("--accounts", type=int, default=1000)
+    payments.add_argument("--fraud-rate", type=float, default=0.01, help="fraction of payments that are frauds")
+    payments.add_argument("--first-id", type=int, default=0, help="continue an earlier run's stream from this id")
+    payments.add_argument("--kafka-bootstrap", help="host:port,...; also write the payments to --kafka-topic")
+    payments.add_argument("--kafka-topic", default="transactions")
+    payments.add_argument("--rate", type=int, default=0, help="payments per second to Kafka (0: all at once)")
+    for sub in (text, classification, regression, payments):
         sub.add_argument("output", help="output folder (local path, hdfs://, s3a://)")
         sub.add_argument("--seed", type=int, default=42)
         sub.add_argument("--partitions", type=int, default=0, help="output files; default: Spark's choice")
@@ -104,6 +173,11 @@ def main(argv: list[str]) -> int:
     try:
         if args.kind == "text":
             df, fmt = text_corpus(spark, args.lines, args.words_per_line, args.vocab, args.seed), "text"
+        elif args.kind == "transactions":
+            df = transactions(spark, args.rows, args.accounts, args.fraud_rate, args.seed, args.first_id)
+            fmt = "parquet"
+            if args.kafka_bootstrap:
+                write_transactions_to_kafka(spark, args)
         elif args.kind == "classification":
             df, fmt = classification_data(spark, args.rows, args.features, args.noise, args.seed), args.format
         else:

@@ -25,6 +25,8 @@ def plays():
     ("spark_standalone", None, "spark.yml"),
     (None, "nodes", "nodes.yml"),
     (None, "spark", "spark.yml"),
+    ("kafka", None, "streaming.yml"),
+    (None, "streaming", "streaming.yml"),
     (None, None, "site.yml"),
 ])
 def test_selection_runs_its_own_file(plays, role, phase, expected):
@@ -44,7 +46,7 @@ def role_entries(playbook: Path) -> list[tuple[str, list, list | None]]:
     return entries
 
 
-@pytest.mark.parametrize("phase", ["nodes", "kubernetes", "spark"])
+@pytest.mark.parametrize("phase", ["nodes", "kubernetes", "spark", "streaming"])
 def test_every_role_is_tagged_with_itself_and_its_phase(plays, phase):
     """Ansible selects --role/--phase by these tags: an untagged role would be skipped by both."""
     entries = role_entries(PLAYBOOKS / f"{phase}.yml")
@@ -60,7 +62,7 @@ def test_every_role_is_tagged_with_itself_and_its_phase(plays, phase):
 
 
 def test_site_imports_the_phases_in_order(plays):
-    assert playbook_map.phases(plays) == ["nodes", "kubernetes", "spark"]
+    assert playbook_map.phases(plays) == ["nodes", "kubernetes", "spark", "streaming"]
     assert playbook_map.roles(plays)[:3] == ["preflight", "package_cache", "base"]
     assert playbook_map.tags_for(plays, "base", None) == ["base"]
     assert playbook_map.tags_for(plays, None, "spark") == ["spark"]

@@ -69,7 +69,8 @@ def image_files(base_source: str) -> set[str]:
         if not copy or "src" not in copy or not copy["dest"].startswith(context_root):
             continue
         src = Path(jinja2.Template(copy["src"]).render(playbook_dir=PROJECT / "playbooks",
-                                                       pyspark_wheel_dir=PROJECT / "no-wheels"))
+                                                       pyspark_wheel_dir=PROJECT / "no-wheels",
+                                                       spark_kafka_jars_manifest={"folder": PROJECT / "no-jars"}))
         dest = copy["dest"][len(context_root):].rstrip("/")
         if src.is_dir():
             for file in src.rglob("*"):
@@ -97,7 +98,8 @@ def image_files(base_source: str) -> set[str]:
 @pytest.mark.parametrize("base_source", ["local", "upstream"])
 def test_every_job_is_baked_into_the_image_where_submit_points(lab100, base_source):
     files = image_files(base_source)
-    assert submit.available_jobs() == ["classification", "data_generator", "dl_training", "regression", "word_count"]
+    assert submit.available_jobs() == ["classification", "data_generator", "dl_training", "fraud_detection", "regression",
+                                      "word_count"]
     for job in submit.available_jobs():
         app = submit.kubernetes_submit_args(lab100, job, [], TARGET)[-1]
         assert app.startswith("local://") and app[len("local://"):] in files, f"{app} is not in the image"

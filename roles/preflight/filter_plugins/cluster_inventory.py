@@ -47,6 +47,8 @@ NODE_GROUPS = ("control_plane", "workers")
 ALL_NODES_GROUP = "k8s_cluster"
 # How many control planes a cluster may have (stacked etcd: an odd number of members).
 CONTROL_PLANE_COUNTS = (1, 3, 5)
+# Optional: the nodes that run Kafka brokers (the kafka role); each must be a node.
+KAFKA_GROUP = "kafka"
 
 
 # --- formats -----------------------------------------------------------------------------------------
@@ -138,6 +140,9 @@ def _kubeadm_check(value: str, _ctx: Any) -> str | None:
 FORMATS: dict[str, Callable[[str, Any], str | None]] = {
     "kubernetes-version": _regex(r"1\.\d{1,3}\.\d{1,3}", "is not a Kubernetes version MAJOR.MINOR.PATCH without v, e.g. 1.34.2"),
     "kubernetes-minor": _regex(r"1\.\d{1,3}", "is not a Kubernetes minor version such as 1.34"),
+    # Kafka 4 runs KRaft only, which is what the kafka role configures.
+    "kafka-version": _regex(r"4\.\d{1,3}\.\d{1,3}", "is not a Kafka 4 release such as 4.1.1 (the kafka role runs KRaft, Kafka 4 only)"),
+    "kafka-cluster-id": _regex(r"|[A-Za-z0-9_-]{22}", "is not a KRaft cluster id (22 characters of URL-safe base64, as `kafka-storage random-uuid` prints) or empty"),
     "v-version": _regex(r"v\d+\.\d+\.\d+", "is not a release such as v3.30.3 (with the v)"),
     "deb-revision": _regex(r"[0-9][A-Za-z0-9.+~]*", "is not a Debian revision such as 1.1 (quote it in YAML)"),
     "ipv4-network": _ipv4_network,
@@ -512,6 +517,9 @@ def _shape_problems(groups: Mapping[str, list[str]], sources: Sources, problems:
             problems.add(sources.host(host), f"is in {ALL_NODES_GROUP} but in neither control_plane nor workers, "
                                              "so it would be prepared but never join: put it in workers or remove it")
         nodes = sorted(cluster | set(nodes))
+    for host in sorted(set(groups.get(KAFKA_GROUP, [])) - set(nodes)):
+        problems.add(sources.host(host), f"is in {KAFKA_GROUP} but not a node ({ALL_NODES_GROUP}), so the nodes "
+                                         "phase would not prepare it: add it to workers or control_plane")
     for host in sorted(groups.get("ungrouped", [])):
         problems.add(sources.host(host), "is in no group, so no play targets it: put it in control_plane or "
                                          "workers, or remove it")
