@@ -27,11 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
+from clusterboot import inventory
+from clusterboot.artifacts.build import default_cache
 
-from clusterboot import inventory  # noqa: E402
-from clusterboot.artifacts.build import default_cache  # noqa: E402
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def submit(inventory_dir: Path, job: str, args: list[str]) -> float:

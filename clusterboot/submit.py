@@ -204,7 +204,8 @@ def standalone_setting(cluster: Cluster, name: str):
 def kafka_connector_classpath(cluster: Cluster) -> str | None:
     """The Kafka connector's jars on this machine (the spark_kafka_jars role records them), for a driver that
     runs here; the workers and the image have their own copies."""
-    record = Path(role_settings.role_setting("spark_kafka_jars", "spark_kafka_jars_record", cluster.settings)).resolve()
+    record = Path(role_settings.role_setting("spark_kafka_jars", "spark_kafka_jars_record",
+                                             {**cluster.settings, "cluster_name": cluster.name})).resolve()
     if not record.exists():
         return None
     return f"{json.loads(record.read_text())['folder']}/libs/*"

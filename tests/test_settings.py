@@ -26,7 +26,7 @@ ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
 def roles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the roles the runner reads, which the test may change; the runner is pointed at it."""
     copy = tmp_path / "roles"
-    for role in ("preflight", "spark_standalone", "spark_image", "spark_namespace", "control_plane"):
+    for role in ("preflight", "spark_standalone", "spark_image", "spark_namespace", "control_plane", "spark_kafka_jars"):
         shutil.copytree(PROJECT / "roles" / role, copy / role)
     monkeypatch.setattr(settings, "ROLES_DIR", copy)
     return copy
