@@ -78,7 +78,9 @@ class AptRepo:
 
 def packages(artifacts: Path) -> list[Package]:
     """The four packages pkgs.k8s.io ships for a release, from the artifacts' binaries."""
-    binary = lambda name: ((artifacts / "bin" / name).read_bytes(), 0o755)  # noqa: E731
+    def binary(name: str) -> tuple[bytes, int]:
+        return (artifacts / "bin" / name).read_bytes(), 0o755
+
     return [
         Package("cri-tools", {"usr/bin/crictl": binary("crictl")}, "", "CLI for CRI runtimes"),
         Package("kubectl", {"usr/bin/kubectl": binary("kubectl")}, "", "Kubernetes command line tool"),
