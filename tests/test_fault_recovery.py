@@ -6,11 +6,14 @@
    still succeed, and a full rerun must change nothing.
 2. Ctrl-C to `python bootstrap.py` on the lab: exit 130, the summary and the rerun command.
 3. A live process holds dpkg's lock: preflight waits its bounded time, then fails naming pid and command.
+4. The controller dies right after a config file changed and before the service restarted: the next run
+   still restarts it (no handler to lose), the run after changes nothing.
 
 3 to 5 minutes on 2 shared cores (200 s and 315 s here): the nodes phase from scratch, the retry, a no-op
 rerun, two short runs.
 """
 
+import os
 import shlex
 import signal
 import subprocess
@@ -157,3 +160,45 @@ def test_preflight_names_the_process_that_holds_the_dpkg_lock(fault_lab):
     assert run.returncode == 1, run.stdout[-3000:]
     row = next(line for line in run.stdout.splitlines() if line.startswith(WORKER))
     assert f"dpkg's lock is still held after 4s by pid {pid} (python3 -c import fcntl" in row, run.stdout[-3000:]
+
+
+def started_at(service: str) -> int:
+    """The service's last start, in systemd's monotonic microseconds (0 when it is not running)."""
+    return int(node("systemctl", "show", "--property=ActiveEnterTimestampMonotonic", "--value", service).stdout)
+
+
+def test_a_config_written_by_a_run_that_died_is_applied_by_the_next_run(fault_lab):
+    """The controller dies (SIGKILL to its whole process group, as a power cut would do) right after Docker's
+    daemon.json was rewritten and before anything restarted Docker. A handler would be lost with the run; the
+    next run must still see the change and restart Docker once, and the run after it changes nothing."""
+    group_vars = fault_lab.inventory_dir / "group_vars" / "all.yml"
+    original = group_vars.read_text()
+    group_vars.write_text(original + "container_runtime_docker_log_max_size: 20m\n")
+    args = ["--inventory", str(fault_lab.inventory_dir), "--role", "container_runtime"]
+    try:
+        before = started_at("docker")
+        run = subprocess.Popen([sys.executable, "bootstrap.py", *args], cwd=PROJECT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        lines = []
+        for line in run.stdout:
+            lines.append(line)
+            if line.strip() == "task: Keep Docker running its current daemon.json":  # daemon.json is written
+                os.killpg(run.pid, signal.SIGKILL)
+                break
+        run.wait(timeout=60)
+        output = "".join(lines)
+        assert '"max-size": "20m"' in node("cat", "/etc/docker/daemon.json").stdout, output[-3000:]
+        assert started_at("docker") == before, "Docker was restarted before the controller died"
+
+        rerun = subprocess.run([sys.executable, "bootstrap.py", *args], cwd=PROJECT, capture_output=True, text=True,
+                               timeout=900, check=False)
+        assert rerun.returncode == 0, rerun.stdout[-3000:]
+        assert started_at("docker") > before, rerun.stdout[-3000:]  # restarted by the next run
+        assert node("docker", "info", "--format", "{{.LoggingDriver}}").stdout.strip() == "json-file"
+        again = subprocess.run([sys.executable, "bootstrap.py", *args], cwd=PROJECT, capture_output=True, text=True,
+                               timeout=900, check=False)
+        assert again.returncode == 0 and " changed=0 " in totals(again.stdout), again.stdout[-3000:]
+    finally:
+        group_vars.write_text(original)
+        subprocess.run([sys.executable, "bootstrap.py", *args], cwd=PROJECT, capture_output=True, timeout=900,
+                       check=False)

@@ -1,6 +1,7 @@
 """A real Kubernetes cluster on a 4-node lab (1 control plane, 3 workers), formed by `bootstrap.py` from the
 offline artifacts: kubeadm init and join, Calico VXLAN, CoreDNS, kube-proxy, every image from the cluster
-registry. Then: a second run changes nothing, a wiped worker rejoins alone, and no secret leaks.
+registry. Then: a second run changes nothing, a wiped worker rejoins alone, no secret leaks, day-2 playbooks;
+last, after a reset, the cluster is formed again with cp01's power cut half-way through kubeadm init.
 
 Black box: `python bootstrap.py` in a subprocess, the cluster read with the built kubectl and the fetched
 kubeconfig. Traffic goes only to the lab's own containers.
@@ -8,6 +9,7 @@ kubeconfig. Traffic goes only to the lab's own containers.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -425,3 +427,61 @@ def test_reset_returns_every_node_to_clean(cluster: Cluster) -> None:
         assert cluster.node_exec(node, "test", "-e", "/etc/cni/net.d").returncode != 0, node
         assert cluster.node_exec(node, "crictl", "ps", "-q").stdout.strip() == "", node
     assert cluster.node_exec("cp01", "test", "-e", "/var/lib/etcd/member").returncode != 0
+
+
+# Runs inside cp01 once kubeadm init has started: waits for the static-pod manifests (certificates and
+# kubeconfigs written, the API server on its way, init not finished), then prints and exits.
+WAIT_FOR_INIT_HALF_WAY = """
+for i in $(seq 1 1200); do
+  [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ] && { echo manifests written; exit 0; }
+  sleep 0.1
+done
+echo init never wrote its manifests; exit 1
+"""
+
+
+def test_after_a_reset_an_init_cut_by_a_power_loss_is_finished_by_the_retry(cluster: Cluster) -> None:
+    """Runs after the reset above. The kubernetes phase forms the cluster again from reset nodes, and cp01 loses
+    power half-way through kubeadm init. Once it is back, the retry command the summary printed tells the
+    half-done init (kubeconfigs, no kube-proxy) from a finished one, resets it and inits again; a full rerun then
+    changes nothing and every node is Ready. Without reset's removal of the init marker, the retry would skip
+    init and fail."""
+    inventory = str(cluster.cfg.inventory_dir)
+    run = subprocess.Popen([sys.executable, "bootstrap.py", "--inventory", inventory, "--phase", "kubernetes"],
+                           cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines, cut = [], None
+    for line in run.stdout:
+        lines.append(line)
+        if line.strip() == "task: Run kubeadm init" and cut is None:
+            cut = cluster.node_exec("cp01", "sh", "-c", WAIT_FOR_INIT_HALF_WAY)
+            subprocess.run(["docker", "kill", f"{cluster.cfg.name}-cp01"], check=True, capture_output=True)
+    output = "".join(lines)
+    assert run.wait(timeout=900) == 1, output[-4000:]
+    assert cut is not None and cut.returncode == 0, (cut, output[-4000:])
+    summary = output[output.index("host  "):]
+    assert summary.splitlines()[1].split()[0] == "cp01", summary  # problems first
+    hint = next(line.strip() for line in summary.splitlines() if line.strip().startswith("python bootstrap.py"))
+
+    subprocess.run(["docker", "start", f"{cluster.cfg.name}-cp01"], check=True, capture_output=True)
+    cp01_ip = str(ipaddress.ip_network(cluster.cfg.subnet).network_address + 11)
+    deadline = time.monotonic() + 180
+    while not lab._ssh_answers(cluster.cfg, cp01_ip) and time.monotonic() < deadline:
+        time.sleep(1)
+    # Half done for real: kubeadm's kubeconfigs are there, its marker of a finished init is not.
+    assert cluster.node_exec("cp01", "test", "-e", "/etc/kubernetes/admin.conf").returncode == 0
+    assert cluster.node_exec("cp01", "test", "-e", "/etc/kubernetes/clusterboot-initialized").returncode != 0
+    half_done_ca = cluster.node_exec("cp01", "cat", "/etc/kubernetes/pki/ca.crt").stdout
+
+    retry = subprocess.run([sys.executable, *hint.split()[1:]], cwd=PROJECT, capture_output=True, text=True,
+                           timeout=1800, check=False)
+    assert retry.returncode == 0, retry.stdout[-4000:]
+    # Reset and done again: kubeadm reset removed the half-done init's CA, the new init made another.
+    assert half_done_ca and cluster.node_exec("cp01", "cat", "/etc/kubernetes/pki/ca.crt").stdout != half_done_ca
+    rerun = bootstrap(cluster.cfg.inventory_dir, "--phase", "kubernetes")
+    assert rerun.returncode == 0, rerun.stdout[-4000:]
+    if totals(rerun.stdout)["changed"] != 0:  # the retry covered only the hosts the first run failed
+        rerun = bootstrap(cluster.cfg.inventory_dir, "--phase", "kubernetes")
+        assert rerun.returncode == 0, rerun.stdout[-4000:]
+    assert totals(rerun.stdout)["changed"] == 0, rerun.stdout[-4000:]
+    cluster.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
+    assert cluster.node_exec("cp01", "test", "-e", "/etc/kubernetes/clusterboot-initialized").returncode == 0
