@@ -235,6 +235,65 @@ def levers_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# Per-task-host main-process CPU grows with the hosts one process holds: 16 ms per skipped task-host on 10
+# nodes, 30 ms on 100 (README, "100 nodes"). The projection scales the per-task-host cost it fits on the
+# small lab by this curve, linear between those two points and flat below 10 hosts.
+GROWTH_POINTS = ((10, 16.0), (100, 30.0))
+
+
+def growth(hosts: float) -> float:
+    (n0, c0), (n1, c1) = GROWTH_POINTS
+    return (c0 + max(0.0, hosts - n0) * (c1 - c0) / (n1 - n0)) / c0
+
+
+def project(rows: list[dict], nodes: int, cores: int) -> dict:
+    """The nodes-phase no-op on `nodes` real machines and a controller of `cores` cores, from the levers run.
+
+    Model, every input measured by the levers run except the growth curve:
+      main CPU of one ansible-playbook = F + c * growth(hosts it holds) * task-hosts   (F, c: least squares
+        over every process of both runs, measured at the lab's size, scaled from its host count);
+      a plain step = one process over all nodes; a sharded step = S processes in parallel, each over nodes/S,
+        its wall the slowest (the largest) of them, S <= cores;
+      all controller CPU (main processes and their forked workers, worker CPU per task-host measured) must fit
+        the cores: a step takes at least its controller CPU / cores;
+      real nodes work in parallel, so node CPU adds per node, not per cluster (node ms per task-host times the
+        task-hosts per node), and overlaps the controller's work: a step takes the larger of the two.
+    """
+    by_setting = {r["setting"]: r for r in rows if r["lever"] == "shards"}
+    single = by_setting["shards 1"]
+    sharded = next(r for name, r in by_setting.items() if name != "shards 1")
+    lab_nodes = round(single["task_hosts"] / single["task_hosts_per_node"])
+    points = [(p["task_hosts"], p["main_cpu_s"], lab_nodes / (2 if "shard" in p["folder"] else 1))
+              for r in (single, sharded) for p in r["processes"]]
+    xs = [t * growth(h) for t, _, h in points]
+    ys = [cpu for _, cpu, _ in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+    fixed = mean_y - slope * mean_x
+    plain_per_node = sum(p["task_hosts"] for p in sharded["processes"] if "shard" not in p["folder"]) / lab_nodes
+    shard_per_node = sum(p["task_hosts"] for p in sharded["processes"] if "shard" in p["folder"]) / lab_nodes
+    plain_steps = sum("shard" not in p["folder"] for p in sharded["processes"])
+    worker_ms = max(0.0, (single["controller_cpu_s"] - single["main_cpu_s"]) * 1000 / single["task_hosts"])
+    node_ms = single["node_ms_per_task_host"]
+
+    def step(task_hosts_per_node: float, processes: int) -> float:
+        hosts = nodes / processes
+        main = fixed + slope * growth(hosts) * task_hosts_per_node * hosts
+        controller = (main * processes + worker_ms / 1000 * task_hosts_per_node * nodes) / cores
+        return max(main, controller, node_ms / 1000 * task_hosts_per_node)
+
+    def wall(shards: int) -> float:
+        plain = plain_steps * step(plain_per_node / plain_steps, 1)
+        return round(plain + step(shard_per_node, shards) if shards > 1 else step(plain_per_node + shard_per_node, 1), 1)
+
+    return {"measured_on_nodes": lab_nodes, "fixed_main_cpu_s_per_process": round(fixed, 2),
+            "main_ms_per_task_host_at_10_hosts": round(1000 * slope, 1), "worker_ms_per_task_host": round(worker_ms, 1),
+            "node_ms_per_task_host": node_ms, "plain_task_hosts_per_node": plain_per_node,
+            "sharded_task_hosts_per_node": shard_per_node, "plain_steps": plain_steps,
+            "nodes": nodes, "cores": cores, "projected_noop_s_one_process": wall(1),
+            f"projected_noop_s_{cores}_shards": wall(cores)}
+
+
 def stock_noop(cfg: lab.LabConfig, tmp: Path) -> dict:
     """The same no-op nodes phase with ansible-playbook under stock settings (ansible-runner not involved)."""
     stock = tmp / "stock-ansible.cfg"
@@ -326,7 +385,15 @@ def main(argv: list[str]) -> int:
                         help="with --levers: also the wheel source (needs the spark phase converged once)")
     parser.add_argument("--lab", default="shard", help="with --levers: the lab's name")
     parser.add_argument("--subnet", default="10.230.0.0/22", help="with --levers: the lab's subnet")
+    parser.add_argument("--project", metavar="JSON",
+                        help="the projection for --project-nodes real nodes and --project-cores from a levers JSON")
+    parser.add_argument("--project-nodes", type=int, default=100)
+    parser.add_argument("--project-cores", type=int, default=8)
     args = parser.parse_args(argv)
+    if args.project:
+        print(json.dumps(project(json.loads(Path(args.project).read_text()), args.project_nodes, args.project_cores),
+                         indent=2))
+        return 0
     if args.levers:
         cfg = lab.LabConfig(project_dir=PROJECT, name=args.lab, subnet=args.subnet)
         rows = levers(cfg, args.levers, args.shards, args.wheels)
