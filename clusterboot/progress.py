@@ -116,7 +116,9 @@ class Progress:
         self.live = stream.isatty() and not quiet
         self.lock = threading.Lock()
         self.current = state  # whose play and task the status line shows: the last process heard from
-        self.printed: tuple[str, set[str]] = ("", set())  # the play last printed, and its tasks printed
+        # Plays and (play, task)s already printed: a process that reaches one after another process moved on
+        # prints nothing again.
+        self.printed: set[str | tuple[str, str]] = set()
         self.done: dict[tuple[str, str], set[str]] = {}  # (play, task) -> hosts with a result, every process
 
     def for_state(self, state: RunState):
@@ -133,13 +135,12 @@ class Progress:
             change = state.apply(event)
             if self.quiet or change is None:
                 return True
-            play, tasks = self.printed
-            if change == "play" and state.play != play:
+            if change == "play" and state.play not in self.printed:
                 self._end_line()
                 self.stream.write(f"PLAY {state.play}\n")
-                self.printed = (state.play, set())
-            elif change == "task" and state.task not in tasks:
-                tasks.add(state.task)
+                self.printed.add(state.play)
+            elif change == "task" and (state.play, state.task) not in self.printed:
+                self.printed.add((state.play, state.task))
                 if not self.live:
                     self.stream.write(f"  task: {state.task}\n")
             elif change == "result":

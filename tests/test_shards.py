@@ -111,7 +111,13 @@ def test_progress_of_several_processes_prints_each_play_and_task_once_and_counts
         feed({"event": "playbook_on_play_start", "event_data": {"play": "OS base"}})
         feed({"event": "playbook_on_task_start", "event_data": {"task": "Set the hostname"}})
         feed({"event": "runner_on_ok", "event_data": {"host": host, "res": {"changed": True}}})
-    assert out.getvalue() == "PLAY OS base\n  task: Set the hostname\n"
+    # The first process moves on to the next play before the second one starts: nothing is printed twice.
+    feeds[0]({"event": "playbook_on_play_start", "event_data": {"play": "Container runtime"}})
+    feeds[0]({"event": "playbook_on_task_start", "event_data": {"task": "Write containerd's config"}})
+    feeds[1]({"event": "playbook_on_play_start", "event_data": {"play": "OS base"}})
+    feeds[1]({"event": "playbook_on_task_start", "event_data": {"task": "Set the hostname"}})
+    assert out.getvalue() == ("PLAY OS base\n  task: Set the hostname\nPLAY Container runtime\n"
+                              "  task: Write containerd's config\n")
     assert "hosts     2/4  ok=2 changed=2" in progress.status_line()
 
 
