@@ -73,6 +73,8 @@ def limit_hosts(limit: str | None, hostvars: dict, groups: dict[str, list[str]])
         if not item:
             continue
         if item.startswith("@"):
+            if not Path(item[1:]).is_file():
+                return None  # Ansible says what is wrong with it
             names = [line.strip() for line in Path(item[1:]).read_text().splitlines() if line.strip()]
         else:
             names = [item]

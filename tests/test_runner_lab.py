@@ -67,8 +67,10 @@ def test_single_role_rerun_touches_only_that_role(test_lab):
              if line.startswith("TASK [") and " : " in line]
     # Argument-spec validation of every role is tagged always by Ansible; it changes nothing.
     real = [(role, name) for role, name in tasks if not name.startswith("Validating arguments against arg spec")]
-    assert {role for role, _ in real} == {"preflight", "base"}, real
-    assert {name for role, name in real if role == "preflight"} == {
+    # One process also runs preflight's always-tagged inventory checks; a sharded run's processes run a file of
+    # base's play only (bootstrap.py ran the same checks before any playbook).
+    assert {role for role, _ in real} - {"preflight"} == {"base"}, real
+    assert {name for role, name in real if role == "preflight"} <= {
         "Collect every inventory problem at once", "Stop on an inconsistent inventory"}
 
 

@@ -72,7 +72,7 @@ def test_limit_of_names_groups_and_retry_files_is_resolved_and_a_pattern_is_left
     assert shards.limit_hosts(None, hostvars, groups) == {"cp01", "wk001", "wk002"}
     assert shards.limit_hosts("workers", hostvars, groups) == {"wk001", "wk002"}
     assert shards.limit_hosts(f"cp01,@{retry}", hostvars, groups) == {"cp01", "wk002"}
-    for pattern in ("wk*", "all:!cp01", "workers,&control_plane", "nosuchhost"):
+    for pattern in ("wk*", "all:!cp01", "workers,&control_plane", "nosuchhost", f"@{tmp_path}/missing.txt"):
         assert shards.limit_hosts(pattern, hostvars, groups) is None
 
 
