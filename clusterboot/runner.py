@@ -170,7 +170,7 @@ def run(request: RunRequest, host_counts: dict[str, int], steps: list[Step] | No
             jobs = []
             folder = artifacts / f"{number:02d}"
             folder.mkdir()
-            playbook = step.playbook(folder)
+            playbook = step.playbook(folder, PROJECT_DIR / "roles")
             for index, limit in enumerate(_limits(request, step, failed), 1):
                 shard_state = RunState()
                 states.append(shard_state)

@@ -37,18 +37,41 @@ class Step:
     def tags(self) -> list[str]:
         return list(self.role_tags) or [role for play in self.plays for role in play.roles]
 
-    def playbook(self, folder: Path) -> Path | None:
-        """The playbook the step's processes run. A sharded step gets a file of its own plays only, written in
-        `folder`: in the source file each process would also validate the arguments of every deselected play's
-        roles per host and rerun the inventory checks (both tagged `always`). Its plays' roles must not read
-        playbook_dir (tests/test_shards.py). A plain step: the one source file holding its plays, else None
-        (the caller's site playbook)."""
-        if self.shards:
+    def playbook(self, folder: Path, roles_dir: Path) -> Path | None:
+        """The playbook the step's processes run: a file of the step's own plays, written in `folder`, when they
+        allow it. In the source file each process would also validate the arguments of every deselected
+        play's roles per host and rerun the inventory checks (both tagged `always`), once more per process.
+        Plays that read playbook_dir, or name files beside the playbook, keep their source file (or None: the
+        caller's site playbook, when they span several files)."""
+        if not any(_needs_playbooks_folder(play, roles_dir) for play in self.plays):
             path = folder / "plays.yml"
             path.write_text(yaml.safe_dump([play.raw for play in self.plays], sort_keys=False))
             return path
         files = {play.source for play in self.plays}
         return files.pop() if len(files) == 1 else None
+
+
+def _needs_playbooks_folder(play: PlayInfo, roles_dir: Path) -> bool:
+    """Whether the play reads playbook_dir or a file relative to its playbook, itself or through its roles."""
+    if "playbook_dir" in str(play.raw) or re.search(r"\b(import|include)_(tasks|vars)\b", str(play.raw)):
+        return True
+    seen: set[str] = set()
+    pending = list(play.roles)
+    while pending:
+        role = pending.pop()
+        if role in seen or not (roles_dir / role).is_dir():
+            continue
+        seen.add(role)
+        for path in (roles_dir / role).rglob("*.yml"):
+            text = path.read_text()
+            if "playbook_dir" in text:
+                return True
+            if path.parts[-2:] == ("meta", "main.yml"):
+                for dependency in (yaml.safe_load(text) or {}).get("dependencies", []) or []:
+                    pending.append(dependency["role"] if isinstance(dependency, dict) else dependency)
+            if path.parent.name == "tasks":
+                pending += re.findall(r"include_role:\s*\n\s*name:\s*(\S+)", text)
+    return False
 
 
 def split(hosts: list[str], shards: int) -> list[list[str]]:

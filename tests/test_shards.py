@@ -121,19 +121,22 @@ def test_progress_of_several_processes_prints_each_play_and_task_once_and_counts
     assert "hosts     2/4  ok=2 changed=2" in progress.status_line()
 
 
-def test_a_sharded_step_runs_a_file_of_its_own_plays_whose_roles_never_read_playbook_dir(tmp_path):
+def test_a_step_runs_a_file_of_its_own_plays_unless_they_read_playbook_dir(tmp_path):
     """The file lies in the run's artifacts folder, so playbook_dir is not playbooks/ there."""
-    groups = {"k8s_cluster": ["cp01", "wk001"]}
+    groups = {"k8s_cluster": ["cp01", "wk001"], "control_plane": ["cp01"], "workers": ["wk001"]}
     steps = shards.plan(SITE, groups, 2, set(groups["k8s_cluster"]))
     sharded = [s for s in steps if s.shards]
     assert [[p.name for p in s.plays] for s in sharded] == [["OS base", "Container runtime"], ["Kubernetes packages"]]
-    written = yaml.safe_load(sharded[0].playbook(tmp_path).read_text())
+    folder = tmp_path / "sharded"
+    folder.mkdir()
+    written = yaml.safe_load(sharded[0].playbook(folder, PROJECT / "roles").read_text())
     assert [p["name"] for p in written] == ["OS base", "Container runtime"]
     assert written[0]["roles"] == [{"role": "base", "tags": ["base", "nodes"]}]
-    assert steps[0].playbook(tmp_path) == PROJECT / "playbooks" / "nodes.yml"  # preflight, package cache
-    spanning = next(s for s in steps if not s.shards and s.plays[0].name == "Image registry")
-    assert spanning.playbook(tmp_path) is None  # registry to control plane: two files, so the site playbook
-    for step in sharded:
-        for role in {r for p in step.plays for r in p.roles}:
-            for path in (PROJECT / "roles" / role).rglob("*.yml"):
-                assert "playbook_dir" not in path.read_text(), path
+    first = yaml.safe_load(steps[0].playbook(tmp_path, PROJECT / "roles").read_text())  # preflight, package cache
+    assert [p["name"] for p in first] == ["Validate the inventory and every node", "Package cache"]
+    # From the VIP to Kafka: control_plane's defaults read playbook_dir, and the plays span three files, so the
+    # site playbook; the Spark plays' roles read it too (the wheels' folder), so their own file.
+    spanning = next(s for s in steps if s.plays[0].name == "Control plane virtual IP")
+    assert spanning.plays[-1].name == "Kafka brokers" and spanning.playbook(tmp_path, PROJECT / "roles") is None
+    spark = shards.Step(tuple(p for p in SITE if p.name in ("Spark image", "Spark standalone cluster")))
+    assert spark.playbook(tmp_path, PROJECT / "roles") == PROJECT / "playbooks" / "spark.yml"
