@@ -140,3 +140,29 @@ def test_a_step_runs_a_file_of_its_own_plays_unless_they_read_playbook_dir(tmp_p
     assert spanning.plays[-1].name == "Kafka brokers" and spanning.playbook(tmp_path, PROJECT / "roles") is None
     spark = shards.Step(tuple(p for p in SITE if p.name in ("Spark image", "Spark standalone cluster")))
     assert spark.playbook(tmp_path, PROJECT / "roles") == PROJECT / "playbooks" / "spark.yml"
+
+
+def test_the_cli_shards_only_what_it_may(tmp_path):
+    """--shards 1, extra --tags, a limit pattern, or a role with no shardable play: one ansible-playbook."""
+    from clusterboot import cli, inventory, runner
+    from clusterboot.inventory_writer import InventorySpec, write_inventory
+
+    path = write_inventory(InventorySpec(name="shards", node_network="10.20.0.0/24", first_ip="10.20.0.11",
+                                         control_planes=1, workers=3), tmp_path / "shards")
+    hostvars, groups = inventory.check(path)
+
+    def steps(*argv: str):
+        args = cli.build_parser().parse_args(["--inventory", str(path), *argv])
+        request = runner.RunRequest(inventory=path, playbook=PROJECT / "playbooks" / "site.yml")
+        return cli._shard_steps(args, SITE, hostvars, groups, request), request
+
+    for argv in (["--shards", "1"], ["--shards", "2", "--tags", "x"], ["--shards", "2", "--limit", "wk*"],
+                 ["--shards", "2", "--role", "registry"]):
+        assert steps(*argv)[0] is None, argv
+    planned, request = steps("--shards", "2", "--role", "base")
+    assert [(s.tags, s.shards) for s in planned] == [(["base"], (("cp01", "wk001"), ("wk002", "wk003")))]
+    assert request.shard_vars == {}  # all nodes install at once (the default): nothing to split
+    (path / "group_vars" / "all.yml").write_text((path / "group_vars" / "all.yml").read_text()
+                                                 + "cluster_install_batch: 16\n")
+    hostvars, groups = inventory.check(path)
+    assert steps("--shards", "2", "--phase", "nodes")[1].shard_vars == {"cluster_install_batch": 8}
