@@ -81,6 +81,219 @@ def measure(cfg: lab.LabConfig, args: list[str], env: dict | None = None) -> dic
     }
 
 
+def _proc_cpu(pid: int) -> tuple[int, float] | None:
+    """(parent pid, own user+system CPU seconds) of a process, without its children; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ansible_mains(parent: int) -> dict[int, str]:
+    """The ansible-playbook main processes bootstrap.py started (ansible-runner spawns them as its children),
+    each with its artifacts folder (its `-e @FOLDER/env/extravars`). Their forked workers have the main
+    process as parent, so they are not among them."""
+    mains = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").split("\0")
+            if any(a.endswith("ansible-playbook") for a in argv) and (_proc_cpu(int(cmdline.parent.name)) or (0,))[0] == parent:
+                extravars = next((a[1:] for a in argv if a.startswith("@") and a.endswith("/env/extravars")), "")
+                mains[int(cmdline.parent.name)] = str(Path(extravars).parent.parent) if extravars else "?"
+        except (OSError, ValueError):
+            continue
+    return mains
+
+
+RESULTS = {"runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable"}
+
+
+def folder_task_hosts(folder: str) -> int:
+    """Task-host executions one ansible-playbook reported (its result events)."""
+    return sum(json.loads(f.read_text()).get("event") in RESULTS
+               for f in Path(folder).glob("artifacts/run/job_events/*.json"))
+
+
+def measure_sharded(cfg: lab.LabConfig, args: list[str]) -> dict:
+    """One bootstrap.py run, with each ansible-playbook main process's own CPU (sampled every 0.1 s from
+    /proc while it runs: up to 0.1 s of each process's last CPU is missed) and task-host executions, besides
+    the totals of `measure`."""
+    before_nodes = node_cpu_seconds(cfg)
+    before_self = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    proc = subprocess.Popen([PYTHON, "bootstrap.py", "--inventory", str(cfg.inventory_dir), "-q", *args], cwd=PROJECT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cpu: dict[int, float] = {}
+    folders: dict[int, str] = {}
+    while proc.poll() is None:
+        for pid, folder in _ansible_mains(proc.pid).items():
+            sample = _proc_cpu(pid)
+            if sample:
+                cpu[pid], folders[pid] = sample[1], folder
+        time.sleep(0.1)
+    output = proc.stdout.read() if proc.stdout else ""
+    wall = time.monotonic() - started
+    after_self = resource.getrusage(resource.RUSAGE_CHILDREN)
+    controller = (after_self.ru_utime - before_self.ru_utime) + (after_self.ru_stime - before_self.ru_stime)
+    nodes = node_cpu_seconds(cfg) - before_nodes
+    executions = task_hosts(output)
+    hosts = len(re.findall(r"^(?:cp|wk)\d+ ", output, re.M)) or 1
+    main_cpu = sum(cpu.values())
+    processes = [{"folder": os.path.relpath(folders[pid], PROJECT / ".artifacts"),
+                  "main_cpu_s": round(cpu[pid], 2), "task_hosts": folder_task_hosts(folders[pid])} for pid in cpu]
+    return {
+        "rc": proc.returncode, "wall_s": round(wall, 1), "changed": changed(output), "task_hosts": executions,
+        "task_hosts_per_node": round(executions / hosts, 1), "ansible_processes": len(cpu),
+        "main_cpu_s": round(main_cpu, 1), "main_cpu_max_process_s": round(max(cpu.values(), default=0), 1),
+        "controller_cpu_s": round(controller, 1), "node_cpu_s": round(nodes, 1),
+        "main_ms_per_task_host": round(1000 * main_cpu / executions, 1) if executions else None,
+        "controller_ms_per_task_host": round(1000 * controller / executions, 1) if executions else None,
+        "node_ms_per_task_host": round(1000 * nodes / executions, 1) if executions else None,
+        "processes": sorted(processes, key=lambda p: p["folder"]),
+    }
+
+
+class ControllerBytes:
+    """Bytes the controller itself sends to each node: one counting rule (no target) per node address in
+    iptables' OUTPUT chain, which sees only what this machine's own processes send (SSH, Mitogen, file
+    copies), not the nodes' traffic to one another or the upstream traffic Docker forwards to them (FORWARD)."""
+
+    def __init__(self, cfg: lab.LabConfig) -> None:
+        self.comment = f"clusterboot-bench-{cfg.name}"
+        self.addresses = {name: ip for name, _, ip in lab.status(cfg)}
+
+    def __enter__(self) -> "ControllerBytes":
+        for ip in self.addresses.values():
+            subprocess.run(["iptables", "-I", "OUTPUT", "-d", ip, "-m", "comment", "--comment", self.comment],
+                           check=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for ip in self.addresses.values():
+            subprocess.run(["iptables", "-D", "OUTPUT", "-d", ip, "-m", "comment", "--comment", self.comment],
+                           check=False)
+
+    def read(self) -> dict[str, int]:
+        listing = subprocess.run(["iptables", "-nvxL", "OUTPUT"], capture_output=True, text=True, check=True).stdout
+        sent = {}
+        for line in listing.splitlines():
+            fields = line.split()
+            if self.comment in line and len(fields) > 7:
+                sent[fields[7]] = int(fields[1])
+        return {name: sent.get(ip, 0) for name, ip in self.addresses.items()}
+
+
+def wheel_transfer(cfg: lab.LabConfig, source: str) -> dict:
+    """`--role spark_standalone` on nodes whose venv and wheels were removed, with the wheels from `source`:
+    bytes the controller sent to each node, and the run's figures. The setting is written into the lab's
+    inventory for the run and taken out after."""
+    settings_file = cfg.inventory_dir / "group_vars" / "all.yml"
+    original = settings_file.read_text()
+    for container, _, _ in lab.status(cfg):
+        subprocess.run(["docker", "exec", container, "rm", "-rf", "/opt/spark/venv", "/opt/spark/wheels"], check=True)
+    settings_file.write_text(original + f"spark_standalone_wheel_source: {source}\n")
+    try:
+        with ControllerBytes(cfg) as counter:
+            before = counter.read()
+            result = measure_sharded(cfg, ["--role", "spark_standalone"])
+            after = counter.read()
+    finally:
+        settings_file.write_text(original)
+    sent = {name.removeprefix(f"{cfg.name}-"): after[name] - before[name] for name in after}
+    return {**result, "controller_bytes_per_node": sent,
+            "controller_mib_per_node_max": round(max(sent.values()) / 2**20, 1),
+            "controller_mib_total": round(sum(sent.values()) / 2**20, 1)}
+
+
+def levers(cfg: lab.LabConfig, phase: str, shards: int, wheels: bool) -> list[dict]:
+    """Each lever off and on in one run, on a converged lab: no-op reruns of `phase`, one process vs shards;
+    with `wheels`, the standalone nodes' pyspark from the controller vs from inside the cluster."""
+    rows = []
+    for label, extra in (("shards 1", ["--shards", "1"]), (f"shards {shards}", ["--shards", str(shards)])):
+        rows.append({"lever": "shards", "setting": label, "phase": phase,
+                     **measure_sharded(cfg, ["--phase", phase, *extra])})
+    if wheels:
+        for source in ("controller", "in_cluster"):
+            rows.append({"lever": "wheel source", "setting": source, "phase": "--role spark_standalone",
+                         **wheel_transfer(cfg, source)})
+    return rows
+
+
+def levers_table(rows: list[dict]) -> str:
+    lines = ["| lever | setting | run | wall s | changed | task-hosts (per node) | ansible processes | "
+             "main-process CPU s (largest process) | main ms/task-host | controller CPU s | node ms/task-host | "
+             "controller MiB sent: max per node / total |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        sent = (f"{r['controller_mib_per_node_max']} / {r['controller_mib_total']}"
+                if "controller_mib_total" in r else "-")
+        lines.append(f"| {r['lever']} | {r['setting']} | {r['phase']} | {r['wall_s']} | {r['changed']} | "
+                     f"{r['task_hosts']} ({r['task_hosts_per_node']}) | {r['ansible_processes']} | "
+                     f"{r['main_cpu_s']} ({r['main_cpu_max_process_s']}) | {r['main_ms_per_task_host']} | "
+                     f"{r['controller_cpu_s']} | {r['node_ms_per_task_host']} | {sent} |")
+    return "\n".join(lines)
+
+
+# Per-task-host main-process CPU grows with the hosts one process holds: 16 ms per skipped task-host on 10
+# nodes, 30 ms on 100 (README, "100 nodes"). The projection scales the per-task-host cost it fits on the
+# small lab by this curve, linear between those two points and flat below 10 hosts.
+GROWTH_POINTS = ((10, 16.0), (100, 30.0))
+
+
+def growth(hosts: float) -> float:
+    (n0, c0), (n1, c1) = GROWTH_POINTS
+    return (c0 + max(0.0, hosts - n0) * (c1 - c0) / (n1 - n0)) / c0
+
+
+def project(rows: list[dict], nodes: int, cores: int) -> dict:
+    """The nodes-phase no-op on `nodes` real machines and a controller of `cores` cores, from the levers run.
+
+    Model, every input measured by the levers run except the growth curve:
+      main CPU of one ansible-playbook = F + c * growth(hosts it holds) * task-hosts   (F, c: least squares
+        over every process of both runs, measured at the lab's size, scaled from its host count);
+      a plain step = one process over all nodes; a sharded step = S processes in parallel, each over nodes/S,
+        its wall the slowest (the largest) of them, S <= cores;
+      all controller CPU (main processes and their forked workers, worker CPU per task-host measured) must fit
+        the cores: a step takes at least its controller CPU / cores;
+      real nodes work in parallel, so node CPU adds per node, not per cluster (node ms per task-host times the
+        task-hosts per node), and overlaps the controller's work: a step takes the larger of the two.
+    """
+    by_setting = {r["setting"]: r for r in rows if r["lever"] == "shards"}
+    single = by_setting["shards 1"]
+    sharded = next(r for name, r in by_setting.items() if name != "shards 1")
+    lab_nodes = round(single["task_hosts"] / single["task_hosts_per_node"])
+    points = [(p["task_hosts"], p["main_cpu_s"], lab_nodes / (2 if "shard" in p["folder"] else 1))
+              for r in (single, sharded) for p in r["processes"]]
+    xs = [t * growth(h) for t, _, h in points]
+    ys = [cpu for _, cpu, _ in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+    fixed = mean_y - slope * mean_x
+    plain_per_node = sum(p["task_hosts"] for p in sharded["processes"] if "shard" not in p["folder"]) / lab_nodes
+    shard_per_node = sum(p["task_hosts"] for p in sharded["processes"] if "shard" in p["folder"]) / lab_nodes
+    plain_steps = sum("shard" not in p["folder"] for p in sharded["processes"])
+    worker_ms = max(0.0, (single["controller_cpu_s"] - single["main_cpu_s"]) * 1000 / single["task_hosts"])
+    node_ms = single["node_ms_per_task_host"]
+
+    def step(task_hosts_per_node: float, processes: int) -> float:
+        hosts = nodes / processes
+        main = fixed + slope * growth(hosts) * task_hosts_per_node * hosts
+        controller = (main * processes + worker_ms / 1000 * task_hosts_per_node * nodes) / cores
+        return max(main, controller, node_ms / 1000 * task_hosts_per_node)
+
+    def wall(shards: int) -> float:
+        plain = plain_steps * step(plain_per_node / plain_steps, 1)
+        return round(plain + step(shard_per_node, shards) if shards > 1 else step(plain_per_node + shard_per_node, 1), 1)
+
+    return {"measured_on_nodes": lab_nodes, "fixed_main_cpu_s_per_process": round(fixed, 2),
+            "main_ms_per_task_host_at_10_hosts": round(1000 * slope, 1), "worker_ms_per_task_host": round(worker_ms, 1),
+            "node_ms_per_task_host": node_ms, "plain_task_hosts_per_node": plain_per_node,
+            "sharded_task_hosts_per_node": shard_per_node, "plain_steps": plain_steps,
+            "nodes": nodes, "cores": cores, "projected_noop_s_one_process": wall(1),
+            f"projected_noop_s_{cores}_shards": wall(cores)}
+
+
 def stock_noop(cfg: lab.LabConfig, tmp: Path) -> dict:
     """The same no-op nodes phase with ansible-playbook under stock settings (ansible-runner not involved)."""
     stock = tmp / "stock-ansible.cfg"
@@ -164,7 +377,30 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-spark", action="store_true", help="only the nodes phase")
     parser.add_argument("--keep-lab", action="store_true", help="leave the last lab up (to measure more by hand)")
     parser.add_argument("--json", default=str(PROJECT / ".artifacts" / "bench.json"))
+    parser.add_argument("--levers", metavar="PHASE",
+                        help="only the levers, off and on, as no-op reruns of PHASE on an already converged lab "
+                             "(--lab, --subnet): one ansible-playbook vs --shards")
+    parser.add_argument("--shards", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--wheels", action="store_true",
+                        help="with --levers: also the wheel source (needs the spark phase converged once)")
+    parser.add_argument("--lab", default="shard", help="with --levers: the lab's name")
+    parser.add_argument("--subnet", default="10.230.0.0/22", help="with --levers: the lab's subnet")
+    parser.add_argument("--project", metavar="JSON",
+                        help="the projection for --project-nodes real nodes and --project-cores from a levers JSON")
+    parser.add_argument("--project-nodes", type=int, default=100)
+    parser.add_argument("--project-cores", type=int, default=8)
     args = parser.parse_args(argv)
+    if args.project:
+        print(json.dumps(project(json.loads(Path(args.project).read_text()), args.project_nodes, args.project_cores),
+                         indent=2))
+        return 0
+    if args.levers:
+        cfg = lab.LabConfig(project_dir=PROJECT, name=args.lab, subnet=args.subnet)
+        rows = levers(cfg, args.levers, args.shards, args.wheels)
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+        print(levers_table(rows))
+        print(f"json: {args.json}")
+        return 0
     caches = {"on": [True], "off": [False], "both": [False, True]}[args.package_cache]
     tmp = PROJECT / ".artifacts"
     tmp.mkdir(exist_ok=True)

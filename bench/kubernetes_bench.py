@@ -69,7 +69,7 @@ def run(cfg: lab.LabConfig, *args: str) -> dict:
 def task_seconds(artifacts: Path) -> dict[str, float]:
     """Wall time of the named tasks, first start to last end over all hosts, from the runner's events."""
     spans: dict[str, list[float]] = {}
-    for event_file in (artifacts / "artifacts" / "run" / "job_events").glob("*.json"):
+    for event_file in artifacts.glob("**/artifacts/run/job_events/*.json"):
         data = json.loads(event_file.read_text()).get("event_data", {})
         if "duration" not in data or "task" not in data:
             continue

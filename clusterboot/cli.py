@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import re
 import sys
@@ -125,6 +126,10 @@ def _add_run_options(parser: argparse.ArgumentParser, site: bool = True) -> None
     parser.add_argument("--ask-become-pass", "-K", action="store_true", default=default(False),
                         help="ask for the nodes' sudo password once (read from stdin when it is not a terminal)")
     if site:
+        parser.add_argument("--shards", type=int, default=None, metavar="N",
+                            help="run the plays that allow it (clusterboot/shards.py) as N ansible-playbook "
+                                 "processes, one per shard of nodes, in parallel (default 1: one process; "
+                                 "the controller's cores is the aim once the whole test suite runs sharded)")
         parser.add_argument("--no-jobs", action="store_true", help="do not submit the inventory's spark_submit_jobs after")
 
 
@@ -196,7 +201,8 @@ def _run_site(args: argparse.Namespace) -> int:
         extra_vars={"pyspark_wheel_version": importlib.metadata.version("pyspark")},
     )
     host_counts = {p.name: len(groups.get(p.hosts, [p.hosts] if p.hosts in hostvars else [])) for p in plays}
-    report(runner.run(request, host_counts), sys.argv[1:])
+    steps = _shard_steps(args, plays, hostvars, groups, request)
+    report(runner.run(request, host_counts, steps), sys.argv[1:])
     whole_flow = not (args.role or args.phase or args.tags or args.skip_tags or args.limit or args.check
                       or args.no_jobs)
     if whole_flow:
@@ -204,6 +210,30 @@ def _run_site(args: argparse.Namespace) -> int:
 
         submit.run_configured_jobs(submit.Cluster.from_inventory(hostvars, groups))
     return EXIT_OK
+
+
+def _shard_steps(args: argparse.Namespace, plays, hostvars: dict, groups: dict, request) -> list | None:
+    """The run as steps when some selected play may be sharded; None for one ansible-playbook, as with
+    --shards 1, extra --tags (they may select tasks of any play), or a --limit pattern only Ansible reads."""
+    from clusterboot import settings, shards
+
+    count = args.shards if args.shards is not None else 1
+    if count < 1:
+        raise UserError(f"--shards {count}: give 1 (one ansible-playbook) or more")
+    limited_to = shards.limit_hosts(args.limit, hostvars, groups) if count > 1 and not args.tags else None
+    if limited_to is None:
+        return None
+    selected = [p for p in plays if (args.role is None or args.role in p.roles)
+                and (args.phase is None or p.phase == args.phase)]
+    steps = shards.plan(selected, groups, count, limited_to)
+    if not any(step.shards for step in steps):
+        return None
+    if args.role:  # the role's own tag only: its play may hold other roles
+        steps = [dataclasses.replace(step, role_tags=(args.role,)) for step in steps]
+    batch = int(settings.with_defaults(hostvars[next(iter(groups.get("k8s_cluster", hostvars)))])
+                .get("cluster_install_batch", 0))
+    request.shard_vars = {"cluster_install_batch": shards.install_batch(batch, count)} if batch > 0 else {}
+    return steps
 
 
 def _day2(args: argparse.Namespace) -> int:

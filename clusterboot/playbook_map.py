@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -17,6 +17,11 @@ class PlayInfo:
     phase: str
     roles: tuple[str, ...]
     source: Path  # the playbook file the play is written in
+    # Declared in the play (vars: {shardable_play: true}): each host's tasks depend on that host and on earlier
+    # plays only, so the runner may run the play as one ansible-playbook per shard of hosts.
+    shardable: bool = False
+    any_errors_fatal: bool = False
+    raw: dict = field(default_factory=dict, compare=False, hash=False)  # the play as written
 
 
 def read_plays(site: Path) -> list[PlayInfo]:
@@ -31,7 +36,9 @@ def read_plays(site: Path) -> list[PlayInfo]:
         entries += [_included_role(task) for task in play.get("tasks", []) if _included_role(task)]
         phase = next((e["tags"][1] for e in entries if len(e.get("tags", [])) > 1), "")
         plays.append(PlayInfo(name=play.get("name", ""), hosts=play["hosts"], phase=phase,
-                              roles=tuple(e["role"] for e in entries), source=site))
+                              roles=tuple(e["role"] for e in entries), source=site,
+                              shardable=bool((play.get("vars") or {}).get("shardable_play", False)),
+                              any_errors_fatal=bool(play.get("any_errors_fatal", False)), raw=play))
     return plays
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -99,39 +100,70 @@ def _message(result: dict) -> str:
 
 
 class Progress:
-    """Plain lines when not a terminal (CI logs: no control characters), a redrawn line on a terminal."""
+    """Plain lines when not a terminal (CI logs: no control characters), a redrawn line on a terminal.
+
+    A sharded run feeds it the events of several ansible-playbook processes at once, each with its own
+    RunState (`for_state`): a play or task line is printed once, when the first process reaches it, and the
+    status line counts every process's results."""
 
     def __init__(self, state: RunState, host_counts: dict[str, int], stream: TextIO = sys.stdout,
                  quiet: bool = False) -> None:
         self.state = state
+        self.states = [state]
         self.host_counts = host_counts  # play name -> hosts it runs on
         self.stream = stream
         self.quiet = quiet
         self.live = stream.isatty() and not quiet
+        self.lock = threading.Lock()
+        self.current = state  # whose play and task the status line shows: the last process heard from
+        # Plays and (play, task)s already printed: a process that reaches one after another process moved on
+        # prints nothing again.
+        self.printed: set[str | tuple[str, str]] = set()
+        self.done: dict[tuple[str, str], set[str]] = {}  # (play, task) -> hosts with a result, every process
+
+    def for_state(self, state: RunState):
+        """An event handler that updates `state` and this display."""
+        with self.lock:
+            self.states.append(state)
+        return lambda event: self.handle(event, state)
 
     def __call__(self, event: dict) -> bool:
-        change = self.state.apply(event)
-        if self.quiet or change is None:
-            return True
-        if change == "play":
-            self._end_line()
-            self.stream.write(f"PLAY {self.state.play}\n")
-        elif change == "task" and not self.live:
-            self.stream.write(f"  task: {self.state.task}\n")
-        if self.live:
-            self.stream.write("\r\x1b[2K" + self.status_line())
-        self.stream.flush()
+        return self.handle(event, self.state)
+
+    def handle(self, event: dict, state: RunState) -> bool:
+        with self.lock:
+            change = state.apply(event)
+            if self.quiet or change is None:
+                return True
+            if change == "play" and state.play not in self.printed:
+                self._end_line()
+                self.stream.write(f"PLAY {state.play}\n")
+                self.printed.add(state.play)
+            elif change == "task" and (state.play, state.task) not in self.printed:
+                self.printed.add((state.play, state.task))
+                if not self.live:
+                    self.stream.write(f"  task: {state.task}\n")
+            elif change == "result":
+                self.done.setdefault((state.play, state.task), set()).update(state.task_done)
+            self.current = state
+            if self.live:
+                self.stream.write("\r\x1b[2K" + self.status_line())
+            self.stream.flush()
         return True
 
     def status_line(self) -> str:
-        t = self.state.totals()
-        total = self.host_counts.get(self.state.play, 0)
-        hosts = f"{len(self.state.task_done)}/{total}" if total else str(len(self.state.task_done))
-        return (f"  {self.state.task[:50]:50} hosts {hosts:>7}  ok={t.ok} changed={t.changed} failed={t.failed} "
-                f"unreachable={t.unreachable}  {time.monotonic() - self.state.started:6.1f}s")
+        state = self.current
+        totals = [s.totals() for s in self.states]
+        ok, changed, failed, unreachable = (sum(getattr(t, k) for t in totals)
+                                            for k in ("ok", "changed", "failed", "unreachable"))
+        done = len(self.done.get((state.play, state.task), state.task_done))
+        total = self.host_counts.get(state.play, 0)
+        hosts = f"{done}/{total}" if total else str(done)
+        return (f"  {state.task[:50]:50} hosts {hosts:>7}  ok={ok} changed={changed} failed={failed} "
+                f"unreachable={unreachable}  {time.monotonic() - self.state.started:6.1f}s")
 
     def _end_line(self) -> None:
-        if self.live and self.state.task:
+        if self.live and any(s.task for s in self.states):
             self.stream.write("\n")
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import ansible_runner
 
+from clusterboot import shards
 from clusterboot.errors import UserError
 from clusterboot.mitogen import prepare_ssh_control_dir, strategy_env
 from clusterboot.progress import Progress, RunState
+from clusterboot.shards import Step
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = PROJECT_DIR / ".artifacts"
@@ -44,6 +47,8 @@ class RunRequest:
     # Answered to ansible-playbook's --ask-become-pass prompt through its pseudo-terminal: held in memory
     # only, never written to the artifacts folder or a command line.
     become_password: str | None = field(default=None, repr=False)
+    # Extra variables for the processes of a sharded step only (each shard's share of the install batch).
+    shard_vars: dict = field(default_factory=dict)
 
 
 # ansible-playbook's prompt for --ask-become-pass.
@@ -145,17 +150,70 @@ def _signal_children(signum: int, group: bool) -> None:
             continue  # gone meanwhile, or not ours to signal
 
 
-def run(request: RunRequest, host_counts: dict[str, int]) -> RunOutcome:
+def run(request: RunRequest, host_counts: dict[str, int], steps: list[Step] | None = None) -> RunOutcome:
+    """One ansible-playbook for the request; or, given steps (clusterboot/shards.py), one per step, and one
+    per shard of hosts for a sharded step, run in parallel. Either way the operator sees one run: one progress
+    display, one summary state, one exit status, one artifacts folder (a sub-folder per process)."""
     env = runner_env(request.mitogen)  # a bad --mitogen is reported before anything is created
     artifacts = new_artifacts_dir(request.label)
     state = RunState()
     progress = Progress(state, host_counts, quiet=request.quiet)
     cancelled = threading.Event()
+    if not steps:
+        return _run_alone(request, artifacts, state, progress, env, cancelled)
+    states: list[RunState] = []
+    rcs: list[int] = []
+    commands: list[list[str]] = []
+    failed: set[str] = set()
+    with Stop(cancelled) as stop:
+        for number, step in enumerate(steps, 1):
+            jobs = []
+            folder = artifacts / f"{number:02d}"
+            folder.mkdir()
+            playbook = step.playbook(folder, PROJECT_DIR / "roles")
+            for index, limit in enumerate(_limits(request, step, failed), 1):
+                shard_state = RunState()
+                states.append(shard_state)
+                where = folder / f"shard{index}" if step.shards else folder
+                where.mkdir(exist_ok=True)
+                sub = dataclasses.replace(
+                    request, playbook=playbook or request.playbook, tags=step.tags or request.tags,
+                    limit=limit, extra_vars={**request.extra_vars, **(request.shard_vars if step.shards else {})})
+                jobs.append((*_start(sub, where, progress.for_state(shard_state), env, cancelled), shard_state))
+            _wait([thread for thread, _, _ in jobs], stop, cancelled)
+            for _, runner, _ in jobs:
+                rcs.append(runner.rc if runner.rc is not None else 1)
+                commands.append(list(runner.config.command))
+            failed |= {host for _, _, s in jobs for host, r in s.hosts.items() if r.failed or r.unreachable}
+            step_failed = any(runner.rc != 0 for _, runner, _ in jobs)
+            if stop.signum is not None or (step_failed and (not failed or any(p.any_errors_fatal for p in step.plays))):
+                break
+    progress.close()
+    (artifacts / "commands.txt").write_text("".join(f"{' '.join(c)}\n" for c in commands))
+    merged = shards.merge(states)
+    rc = shards.merged_rc(rcs)
+    if stop.signum is not None:
+        return RunOutcome(rc or 128 + stop.signum, "canceled", merged, artifacts, commands[0] if commands else [],
+                          interrupted=stop.signum)
+    return RunOutcome(rc, "successful" if rc == 0 else "failed", merged, artifacts, commands[0] if commands else [])
+
+
+def _limits(request: RunRequest, step: Step, failed: set[str]) -> list[str | None]:
+    """Each process's --limit: its shard's hosts; else the operator's limit. Hosts that failed in an earlier
+    step are left out, as one ansible-playbook leaves them out of its later plays."""
+    if step.shards:
+        return [",".join(kept) for kept in ([h for h in part if h not in failed] for part in step.shards) if kept]
+    if not failed:
+        return [request.limit]
+    return [",".join([request.limit or "all", *(f"!{host}" for host in sorted(failed))])]
+
+
+def _start(request: RunRequest, private_dir: Path, handler, env: dict[str, str], cancelled: threading.Event):
     asks_password = request.become_password is not None
     cmdline = " ".join(flag for flag, on in (("--check", request.check), ("--diff", request.diff),
                                               ("--ask-become-pass", asks_password)) if on)
     thread, runner = ansible_runner.run_async(
-        private_data_dir=str(artifacts),
+        private_data_dir=str(private_dir),
         project_dir=str(PROJECT_DIR),
         playbook=str(request.playbook),
         inventory=str(request.inventory),
@@ -171,21 +229,34 @@ def run(request: RunRequest, host_counts: dict[str, int]) -> RunOutcome:
         suppress_env_files=asks_password,
         envvars=env,
         fact_cache=str(fact_cache_dir(request.inventory)),  # absolute, shared by this inventory's runs
-        event_handler=progress,
+        event_handler=handler,
         cancel_callback=cancelled.is_set,
         quiet=True,
         ident="run",
     )
     if request.verbosity:
         print(f"running: {' '.join(runner.config.command)}", flush=True)
-    with Stop(cancelled) as stop:
-        while thread.is_alive():
-            thread.join(0.2)
-            if stop.overdue() and not cancelled.is_set():
-                stop.kill()
-            if cancelled.is_set():
+    return thread, runner
+
+
+def _wait(threads: list[threading.Thread], stop: Stop, cancelled: threading.Event) -> None:
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(0.2 / len(threads))
+        if stop.overdue() and not cancelled.is_set():
+            stop.kill()
+        if cancelled.is_set():
+            for thread in threads:
                 thread.join(5)  # ansible-runner notices within its 5 s output timeout; do not wait longer
-                break
+            break
+
+
+def _run_alone(request: RunRequest, artifacts: Path, state: RunState, progress: Progress, env: dict[str, str],
+               cancelled: threading.Event) -> RunOutcome:
+    """Today's run: one ansible-playbook for the whole request."""
+    thread, runner = _start(request, artifacts, progress, env, cancelled)
+    with Stop(cancelled) as stop:
+        _wait([thread], stop, cancelled)
     progress.close()
     if stop.signum is not None:
         return RunOutcome(runner.rc if runner.rc is not None else 128 + stop.signum, runner.status or "canceled",
