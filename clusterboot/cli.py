@@ -202,7 +202,8 @@ def _run_site(args: argparse.Namespace) -> int:
     )
     host_counts = {p.name: len(groups.get(p.hosts, [p.hosts] if p.hosts in hostvars else [])) for p in plays}
     steps = _shard_steps(args, plays, hostvars, groups, request)
-    report(runner.run(request, host_counts, steps), sys.argv[1:])
+    planned = [p.name for p in playbook_map.read_plays(request.playbook)]
+    report(runner.run(request, host_counts, steps), sys.argv[1:], planned)
     whole_flow = not (args.role or args.phase or args.tags or args.skip_tags or args.limit or args.check
                       or args.no_jobs)
     if whole_flow:
@@ -261,8 +262,9 @@ def _day2(args: argparse.Namespace) -> int:
         become_password=_become_password() if getattr(args, "ask_become_pass", False) else None,
         extra_vars={"pyspark_wheel_version": importlib.metadata.version("pyspark"), **extra_vars},
     )
-    host_counts = {p.name: day2.host_count(p.hosts, groups) for p in playbook_map.read_plays(playbook)}
-    return report(runner.run(request, host_counts), sys.argv[1:])
+    plays = playbook_map.read_plays(playbook)
+    host_counts = {p.name: day2.host_count(p.hosts, groups) for p in plays}
+    return report(runner.run(request, host_counts), sys.argv[1:], [p.name for p in plays])
 
 
 def _become_password() -> str:
@@ -278,11 +280,12 @@ def _become_password() -> str:
     return password
 
 
-def report(outcome, argv: list[str]) -> int:
+def report(outcome, argv: list[str], planned_plays: list[str]) -> int:
     """Print the summary of a playbook run; raise what its outcome means for the exit code."""
     from clusterboot import summary
 
-    print(summary.render(outcome.state, outcome.artifacts, argv, outcome.rc, outcome.interrupted), flush=True)
+    print(summary.render(outcome.state, outcome.artifacts, argv, outcome.rc, outcome.interrupted, planned_plays),
+          flush=True)
     if outcome.interrupted is not None:
         raise Interrupted(outcome.interrupted)
     if outcome.rc != 0:

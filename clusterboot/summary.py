@@ -48,7 +48,8 @@ def rerun_command(argv: list[str]) -> str:
     return shlex.join(["python", "bootstrap.py", *argv])
 
 
-def render(state: RunState, artifacts: Path, argv: list[str], rc: int, interrupted: int | None = None) -> str:
+def render(state: RunState, artifacts: Path, argv: list[str], rc: int, interrupted: int | None = None,
+           planned_plays: list[str] | None = None) -> str:
     problems = set(failed_hosts(state))
     rows = sorted(state.hosts.items(), key=lambda item: (item[0] not in problems, item[0]))
     lines = [f"{'host':14} {'ok':>5} {'changed':>7} {'failed':>6} {'unreach':>7} {'skipped':>7}  failing task: message"]
@@ -79,12 +80,24 @@ def render(state: RunState, artifacts: Path, argv: list[str], rc: int, interrupt
         lines.append(f"  {rerun_command(argv)}")
         return "\n".join(lines)
     retry_file = write_retry_file(state, artifacts)
-    if retry_file is not None:
+    # Ansible stops the whole run when a play has no host left (every one of its hosts failed, or one did under
+    # any_errors_fatal): the plays after it never ran anywhere, so a retry of the failed hosts alone would leave
+    # them undone on the others.
+    never_ran = [play for play in planned_plays or [] if play not in state.plays]
+    if retry_file is not None and never_ran:
+        lines.append(f"{len(problems)} host(s) did not finish, and the run stopped before {_plays(never_ran)}; "
+                     "after fixing them, run the whole command again:")
+        lines.append(f"  {rerun_command(argv)}")
+    elif retry_file is not None:
         lines.append(f"{len(problems)} host(s) did not finish; after fixing them, retry only those:")
         lines.append(f"  {retry_command(argv, retry_file)}")
     elif rc != 0:
         lines.append("the run failed before any host reported a failure; see the artifacts' stdout")
     return "\n".join(lines)
+
+
+def _plays(plays: list[str]) -> str:
+    return "play " + repr(plays[0]) if len(plays) == 1 else f"{len(plays)} plays ('{plays[0]}', ...)"
 
 
 def _hosts(hosts: list[str]) -> str:

@@ -48,6 +48,24 @@ def test_report_lists_problem_hosts_first_with_their_task_then_totals(tmp_path):
     assert len(lines) == 8
 
 
+def test_a_run_stopped_before_its_last_plays_asks_for_the_whole_command_again(tmp_path):
+    """Every worker unreachable in the join play: Ansible ends the run there, and the pod network play never ran
+    on cp01, which did not fail. A retry of wk001 alone would leave it undone."""
+    state = state_with(cp01=HostResult(ok=40), wk001=HostResult(ok=20, unreachable=1, failed_task="Run kubeadm join"))
+    state.plays = ["Kubernetes artifacts", "Control plane", "Join the nodes"]
+    argv = ["--inventory", "lab", "--phase", "kubernetes", "--limit", "wk001"]
+    planned = state.plays + ["Pod network"]
+    lines = summary.render(state, tmp_path, argv, rc=4, planned_plays=planned).splitlines()
+    assert lines[-2] == ("1 host(s) did not finish, and the run stopped before play 'Pod network'; after fixing them, "
+                         "run the whole command again:")
+    assert lines[-1] == "  python bootstrap.py --inventory lab --phase kubernetes --limit wk001"
+    assert (tmp_path / "retry.txt").read_text() == "wk001\n"  # still written, for a look at who failed
+    # Every planned play started: the retry of the failed hosts is enough.
+    state.plays = planned
+    assert summary.render(state, tmp_path, argv, rc=4, planned_plays=planned).splitlines()[-1] == (
+        f"  python bootstrap.py --inventory lab --phase kubernetes --limit @{tmp_path / 'retry.txt'}")
+
+
 def test_report_of_a_run_that_failed_before_any_host(tmp_path):
     state = state_with(cp01=HostResult(ok=1))
     failed = summary.render(state, tmp_path, [], rc=4).splitlines()
