@@ -146,6 +146,12 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], targ
         # The image's Python, not this controller's venv path (spark-submit would pass that on to the pods).
         "spark.pyspark.python": "python3",
         "spark.pyspark.driver.python": "python3",
+        # The driver's Kubernetes client gives up after 10 s by default; a busy node or API server (the driver
+        # timed out reaching kubernetes.default.svc here at load 114) takes longer. spark_submit_conf may override.
+        "spark.kubernetes.driver.connectionTimeout": "60000",
+        "spark.kubernetes.driver.requestTimeout": "60000",
+        "spark.kubernetes.submission.connectionTimeout": "60000",
+        "spark.kubernetes.submission.requestTimeout": "60000",
         # Kept until submit has read where they ran (then it deletes them).
         "spark.kubernetes.executor.deleteOnTermination": "false",
         # For the history server: the Spark UI after the job has ended.
