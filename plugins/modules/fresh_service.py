@@ -18,11 +18,13 @@ DOCUMENTATION = r"""
 module: fresh_service
 short_description: Keep a systemd service enabled, running, and restarted after its files change
 description:
-  - Reloads systemd when it reports a changed unit file (NeedDaemonReload), enables the unit, starts it when
+  - Reloads systemd when it reports a changed unit file (NeedDaemonReload) or when a unit file or drop-in
+    in O(paths) is not the one it loaded (systemd does not notice a new drop-in folder), enables the unit, starts it when
     it is not running, and restarts it when one of O(paths) was modified after it last started
     (ActiveEnterTimestampMonotonic).
   - A directory in O(paths) counts with every file and folder beneath it (a folder's time changes when an
     entry is added or removed, which catches unpacked archives whose files keep their packed times).
+  - Fails when the unit is not running after a start or restart (a failed start, or an unmet Condition).
   - Idempotent, and supports check mode.
 options:
   name:
@@ -65,7 +67,7 @@ newer:
   returned: always
 """
 
-PROPERTIES = "ActiveState,ActiveEnterTimestampMonotonic,NeedDaemonReload,UnitFileState"
+PROPERTIES = "ActiveState,ActiveEnterTimestampMonotonic,NeedDaemonReload,UnitFileState,FragmentPath,DropInPaths"
 
 
 def mtimes(path: str) -> list[tuple[str, float]]:
@@ -76,6 +78,13 @@ def mtimes(path: str) -> list[tuple[str, float]]:
             found.extend((os.path.join(root, name), os.stat(os.path.join(root, name)).st_mtime) for name in files)
         return found
     return [(path, os.stat(path).st_mtime)] if os.path.exists(path) else []
+
+
+def not_loaded(props: dict[str, str], files: list[str]) -> list[str]:
+    """Unit files and drop-ins among these files that systemd has not loaded (a new one: no NeedDaemonReload)."""
+    loaded = set(props.get("DropInPaths", "").split()) | {props.get("FragmentPath", "")}
+    return [f for f in files if (f.endswith(".service") or os.path.dirname(f).endswith(".service.d"))
+            and f.endswith((".service", ".conf")) and f not in loaded]
 
 
 def main() -> None:
@@ -96,7 +105,8 @@ def main() -> None:
     props = dict(line.split("=", 1) for line in systemctl_run("show", f"--property={PROPERTIES}", name).splitlines()
                  if "=" in line)
     actions, newer = [], []
-    if props.get("NeedDaemonReload") == "yes":
+    files = [p for path in module.params["paths"] for p, _ in mtimes(path) if not os.path.isdir(p)]
+    if props.get("NeedDaemonReload") == "yes" or not_loaded(props, files):
         actions.append("daemon-reload")
     if module.params["enabled"] and props.get("UnitFileState") not in ("enabled", "static", "enabled-runtime",
                                                                           "alias", "indirect", "generated"):
@@ -113,6 +123,13 @@ def main() -> None:
     if not module.check_mode:
         for action in actions:
             systemctl_run(action) if action == "daemon-reload" else systemctl_run(action, name)
+        if {"start", "restart"} & set(actions):
+            after = dict(line.split("=", 1) for line in systemctl_run(
+                "show", "--property=ActiveState,ConditionResult,Result", name).splitlines() if "=" in line)
+            if after.get("ActiveState") not in ("active", "activating", "reloading"):
+                module.fail_json(msg=f"{name} is {after.get('ActiveState')} after systemctl {actions[-1]} "
+                                     f"(condition met: {after.get('ConditionResult')}, result: {after.get('Result')}); "
+                                     f"see journalctl -u {name}", actions=actions, newer=newer)
     module.exit_json(changed=bool(actions), actions=actions, newer=newer)
 
 
