@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Faults mid-run on a simulated lab: python bench/fault_sweep.py [--phase nodes|kubernetes] [--moments TASK ...]
 
-nodes (default): for each moment (a task of the nodes phase, by the name the progress prints) and each
-fault: a fresh 2-node lab, the nodes phase; when the moment's task starts, the worker gets the fault:
-  power  the worker's container is killed (power cut) --delay seconds after the task starts;
-  dpkg   dpkg is killed -9 at its first journal entry inside the worker (a package install), then power.
+The moments are not a list: they come from a reference run's own events, every task that changed a node
+(or hid its result with no_log, as kubeadm init and join do), in the order they ran, with the node it changed
+(a worker when several did); --sample K keeps K of them evenly spread, --moments names some of them.
+
+nodes (default): the reference is a fresh 2-node lab's nodes phase. Each trial: a fresh lab, the nodes
+phase, and when the moment's task starts its node gets the fault:
+  power  the node's container is killed (power cut) half-way through the task's reference duration
+         (--delay seconds instead when given; 1 s for --moments, which needs no reference run);
+  dpkg   dpkg is killed -9 at its first journal entry inside the node (a package install), then power.
 
 kubernetes: one 2-node lab (cp01, wk001) through the nodes phase, then the kubernetes phase, a reset
-(playbooks/reset.yml) and a reference run of the kubernetes phase from that reset state. The moments are
-taken from the reference run's own events, not from a list: every task that changed a node (or hid its
-result with no_log, as kubeadm init and join do), in the order they ran; --sample K keeps K of them evenly
-spread. Each trial starts from a reset cluster, runs the kubernetes phase and cuts the power of the node
-that task changed (a worker when several did) half-way through the task's reference duration (or --delay).
+(playbooks/reset.yml) and the reference run of the kubernetes phase from that reset state. Each trial starts
+from a reset cluster, runs the kubernetes phase and cuts the power of the moment's node half-way through the
+task's reference duration (or --delay).
 The package installs of this phase do not appear after a reset (installed already); an interrupted dpkg is
 the nodes sweep's dpkg fault, recovered by the same dpkg_recovery role.
 
@@ -50,10 +53,6 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 PYTHON = sys.executable
 NODE_IP_OFFSETS = {"cp01": 11, "wk001": 12}  # the lab's addresses: network + offset
-DEFAULT_MOMENTS = [
-    "Install the base packages", "Install docker.io and containerd", "Keep containerd running",
-    "Trust the registry's CA on every node",
-]
 # Runs inside the worker: kill -9 dpkg and its apt parent, by pid, at dpkg's first journal entry.
 KILL_DPKG_MID_UNPACK = """
 for i in $(seq 1 2400); do
@@ -190,28 +189,33 @@ def trial(cfg: lab.LabConfig, phase: str, moment: Moment, fault: str) -> dict:
     return row
 
 
-def kubernetes_moments(cfg: lab.LabConfig, sample: int | None, delay: float | None) -> list[Moment]:
-    """The lab through the nodes and kubernetes phases, reset, then the reference run the moments come from."""
+def reference_moments(cfg: lab.LabConfig, phase: str, sample: int | None, delay: float | None) -> list[Moment]:
+    """The moments of a reference run from where the trials start: nodes, a fresh lab's nodes phase;
+    kubernetes, the lab through the nodes and kubernetes phases, reset, then the kubernetes phase."""
     lab.down(cfg, log=lambda _: None)
-    build.build(KUBERNETES_VERSION, build.default_cache(), log=lambda _: None)
-    lab.up(cfg, nodes=2, control_planes=1, spark_manager="kubernetes", log=lambda _: None)
-    for phase in ("nodes", "kubernetes"):
-        proc = run_quiet(phase_run(cfg, phase))
-        if proc.returncode != 0:
-            raise SystemExit(f"the {phase} phase failed before any fault:\n{proc.stdout[-3000:]}")
-    reset_cluster(cfg)
-    reference = run_quiet(phase_run(cfg, "kubernetes"))
+    if phase == "kubernetes":
+        build.build(KUBERNETES_VERSION, build.default_cache(), log=lambda _: None)
+    lab.up(cfg, nodes=2, control_planes=1, spark_manager="kubernetes" if phase == "kubernetes" else "standalone",
+           log=lambda _: None)
+    if phase == "kubernetes":
+        for before in ("nodes", "kubernetes"):
+            proc = run_quiet(phase_run(cfg, before))
+            if proc.returncode != 0:
+                raise SystemExit(f"the {before} phase failed before any fault:\n{proc.stdout[-3000:]}")
+        reset_cluster(cfg)
+    reference = run_quiet(phase_run(cfg, phase))
     if reference.returncode != 0:
-        raise SystemExit(f"the reference run after a reset failed:\n{reference.stdout[-3000:]}")
+        raise SystemExit(f"the reference run failed:\n{reference.stdout[-3000:]}")
     artifacts = Path(re.search(r"^artifacts: (.+)$", reference.stdout, re.MULTILINE).group(1))
     found = changing_tasks(artifacts)
-    print(f"{len(found)} tasks changed a node in the reference run (after a reset):")
+    print(f"{len(found)} tasks changed a node in the reference {phase} run:")
     for m in found:
         print(f"  {m.task} [{m.host}, half-way {m.delay}s]")
     chosen = evenly(found, sample)
     if delay is not None:
         chosen = [Moment(m.task, m.host, delay) for m in chosen]
-    reset_cluster(cfg)
+    if phase == "kubernetes":
+        reset_cluster(cfg)
     return chosen
 
 
@@ -231,12 +235,13 @@ def print_table(rows: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phase", choices=("nodes", "kubernetes"), default="nodes")
-    parser.add_argument("--moments", nargs="+", help="task names (default: nodes, a fixed set; kubernetes, every "
-                                                     "task that changed a node in the reference run)")
-    parser.add_argument("--sample", type=int, help="kubernetes: keep this many moments, evenly spread")
+    parser.add_argument("--moments", nargs="+", help="task names (default: every task that changed a node in the "
+                                                     "reference run)")
+    parser.add_argument("--sample", type=int, help="keep this many of the reference run's moments, evenly spread")
     parser.add_argument("--faults", nargs="+", choices=("power", "dpkg"), default=["power"])
-    parser.add_argument("--delay", type=float, help="seconds after the task starts (power; nodes default 1, "
-                                                    "kubernetes default half the task's reference duration)")
+    parser.add_argument("--delay", type=float, help="seconds after the task starts (power; default half the "
+                                                    "task's duration in the reference run, 1 for --moments of "
+                                                    "the nodes phase)")
     parser.add_argument("--name", default="faultsweep")
     parser.add_argument("--subnet", default="10.218.0.0/24")
     parser.add_argument("--json", type=Path, default=PROJECT / ".artifacts" / "fault_sweep.json")
@@ -245,11 +250,10 @@ def main() -> int:
                         inventory_root=Path(tempfile.mkdtemp(prefix="fault-sweep-")))
     rows = []
     try:
-        if args.phase == "nodes":
-            moments = [Moment(task, "wk001", 1.0 if args.delay is None else args.delay)
-                       for task in args.moments or DEFAULT_MOMENTS]
+        if args.moments and args.phase == "nodes":  # by name, on the worker: no reference run needed
+            moments = [Moment(task, "wk001", 1.0 if args.delay is None else args.delay) for task in args.moments]
         else:
-            moments = kubernetes_moments(cfg, args.sample, args.delay)
+            moments = reference_moments(cfg, args.phase, args.sample, args.delay)
             if args.moments:
                 moments = [m for m in moments if m.task in args.moments]
         for moment in moments:
