@@ -280,7 +280,7 @@ def _become_password() -> str:
     return password
 
 
-def report(outcome, argv: list[str], planned_plays: list[str]) -> int:
+def report(outcome, argv: list[str], planned_plays: list[str] | None = None) -> int:
     """Print the summary of a playbook run; raise what its outcome means for the exit code."""
     from clusterboot import summary
 
