@@ -1,6 +1,9 @@
 """The runner uses Mitogen's strategy when it is installed and falls back cleanly when it is not."""
 
 import configparser
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,20 @@ def test_installed_mitogen_selects_its_linear_strategy():
     env = mitogen.strategy_env("auto")
     assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
     assert (mitogen.strategy_plugins() / "mitogen_linear.py").exists()
+
+
+def test_the_run_env_makes_ansible_find_the_installed_mitogen_strategies():
+    """Without ANSIBLE_STRATEGY_PLUGINS pointing at them, Ansible cannot load mitogen_linear and the run fails."""
+    import ansible_mitogen
+
+    env = mitogen.strategy_env("auto")
+    installed = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    assert env["ANSIBLE_STRATEGY_PLUGINS"] == str(installed) and (installed / "mitogen_linear.py").is_file()
+    # What Ansible itself lists with that env: the strategy the run selects is among them.
+    ansible_doc = Path(sys.executable).parent / "ansible-doc"
+    listed = subprocess.run([str(ansible_doc), "-t", "strategy", "-l"], env={**os.environ, **env},
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert f"ansible.legacy.{env['ANSIBLE_STRATEGY']}" in listed
 
 
 def test_off_leaves_ansible_stock():
