@@ -28,8 +28,8 @@ def read_plays(site: Path) -> list[PlayInfo]:
     """Every play in order, following import_playbook."""
     plays = []
     for play in yaml.safe_load(site.read_text()) or []:
-        # Only the spellings the playbooks use: ansible-lint's fqcn rule refuses the short action names, and
-        # test_playbook_map requires every role entry to be a mapping tagged [role, phase].
+        # Only the spellings the project's playbooks use (FQCN, and role entries as mappings with tags):
+        # test_playbook_map reads every playbook, so a short `import_playbook` or a bare role name fails there.
         imported = play.get("ansible.builtin.import_playbook")
         if imported:
             plays += read_plays(site.parent / imported)
