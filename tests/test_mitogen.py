@@ -1,6 +1,7 @@
 """The runner uses Mitogen's strategy when it is installed and falls back cleanly when it is not."""
 
 import configparser
+import importlib.machinery
 import os
 import subprocess
 import sys
@@ -41,6 +42,15 @@ def test_absent_mitogen_falls_back_under_auto_and_is_named_under_on(monkeypatch)
     assert mitogen.strategy_env("auto") == {}
     with pytest.raises(UserError, match="mitogen package is not installed.*--mitogen off"):
         mitogen.strategy_env("on")
+
+
+def test_a_mitogen_without_its_strategy_plugins_counts_as_absent(monkeypatch, tmp_path):
+    """An ansible_mitogen whose folder lacks plugins/strategy/mitogen_linear.py cannot run: stock Ansible is used."""
+    (tmp_path / "__init__.py").touch()
+    (tmp_path / "plugins" / "strategy").mkdir(parents=True)
+    spec = importlib.machinery.ModuleSpec("ansible_mitogen", None, origin=str(tmp_path / "__init__.py"))
+    monkeypatch.setattr(mitogen.importlib.util, "find_spec", lambda name: spec)
+    assert mitogen.strategy_plugins() is None and mitogen.strategy_env("auto") == {}
 
 
 def test_mitogen_ssh_reuses_a_persisted_master_per_node():

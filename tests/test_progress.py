@@ -79,3 +79,15 @@ def test_changed_counts_every_changed_result_and_only_debug_messages_become_note
     wk001 = state.hosts["wk001"]
     assert (wk001.ok, wk001.changed, wk001.failed, wk001.skipped) == (5, 2, 1, 1)
     assert state.notes == {"swap is on": ["wk001"]}
+
+
+def test_closing_stats_set_ok_and_skipped_and_a_message_is_the_module_reason_cut_to_300() -> None:
+    state = RunState()
+    state.apply(result("runner_on_ok", "wk001", res={}))
+    state.apply(result("runner_on_unreachable", "wk002", res={"reason": "x" * 400}))
+    # A no_log loop's censored items, for example, reach the events as fewer results than Ansible counted.
+    state.apply({"event": "playbook_on_stats",
+                 "event_data": {"ok": {"wk001": 4}, "changed": {"wk001": 0}, "skipped": {"wk001": 2}}})
+    wk001 = state.hosts["wk001"]
+    assert (wk001.ok, wk001.changed, wk001.skipped) == (4, 0, 2)
+    assert state.hosts["wk002"].message == "x" * 300
