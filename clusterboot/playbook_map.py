@@ -28,11 +28,13 @@ def read_plays(site: Path) -> list[PlayInfo]:
     """Every play in order, following import_playbook."""
     plays = []
     for play in yaml.safe_load(site.read_text()) or []:
-        imported = play.get("ansible.builtin.import_playbook") or play.get("import_playbook")
+        # Only the spellings the project's playbooks use (FQCN, and role entries as mappings with tags):
+        # test_playbook_map reads every playbook, so a short `import_playbook` or a bare role name fails there.
+        imported = play.get("ansible.builtin.import_playbook")
         if imported:
             plays += read_plays(site.parent / imported)
             continue
-        entries = [r if isinstance(r, dict) else {"role": r} for r in play.get("roles", [])]
+        entries = list(play.get("roles", []))
         entries += [_included_role(task) for task in play.get("tasks", []) if _included_role(task)]
         phase = next((e["tags"][1] for e in entries if len(e.get("tags", [])) > 1), "")
         plays.append(PlayInfo(name=play.get("name", ""), hosts=play["hosts"], phase=phase,
@@ -44,7 +46,7 @@ def read_plays(site: Path) -> list[PlayInfo]:
 
 def _included_role(task: dict) -> dict | None:
     """An include_role task as a role entry ({role, tags}), or None for any other task."""
-    include = task.get("ansible.builtin.include_role") or task.get("include_role")
+    include = task.get("ansible.builtin.include_role")
     return {"role": include["name"], "tags": task.get("tags", [])} if include else None
 
 

@@ -38,7 +38,7 @@ import sys
 from pathlib import Path
 from clusterboot import cli, runner
 request = runner.RunRequest(inventory=Path({inventory!r}), playbook=Path({playbook!r}), label="interrupt-test")
-sys.exit(cli.exit_code(lambda: cli.report(runner.run(request, {{}}), {argv!r})))
+sys.exit(cli.exit_code(lambda: cli.report(runner.run(request, {{}}), {argv!r}, [])))
 """
 
 

@@ -1,6 +1,10 @@
 """The runner uses Mitogen's strategy when it is installed and falls back cleanly when it is not."""
 
 import configparser
+import importlib.machinery
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,20 @@ def test_installed_mitogen_selects_its_linear_strategy():
     assert (mitogen.strategy_plugins() / "mitogen_linear.py").exists()
 
 
+def test_the_run_env_makes_ansible_find_the_installed_mitogen_strategies():
+    """Without ANSIBLE_STRATEGY_PLUGINS pointing at them, Ansible cannot load mitogen_linear and the run fails."""
+    import ansible_mitogen
+
+    env = mitogen.strategy_env("auto")
+    installed = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    assert env["ANSIBLE_STRATEGY_PLUGINS"] == str(installed) and (installed / "mitogen_linear.py").is_file()
+    # What Ansible itself lists with that env: the strategy the run selects is among them.
+    ansible_doc = Path(sys.executable).parent / "ansible-doc"
+    listed = subprocess.run([str(ansible_doc), "-t", "strategy", "-l"], env={**os.environ, **env},
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert f"ansible.legacy.{env['ANSIBLE_STRATEGY']}" in listed
+
+
 def test_off_leaves_ansible_stock():
     assert mitogen.strategy_env("off") == {}
 
@@ -24,6 +42,15 @@ def test_absent_mitogen_falls_back_under_auto_and_is_named_under_on(monkeypatch)
     assert mitogen.strategy_env("auto") == {}
     with pytest.raises(UserError, match="mitogen package is not installed.*--mitogen off"):
         mitogen.strategy_env("on")
+
+
+def test_a_mitogen_without_its_strategy_plugins_counts_as_absent(monkeypatch, tmp_path):
+    """An ansible_mitogen whose folder lacks plugins/strategy/mitogen_linear.py cannot run: stock Ansible is used."""
+    (tmp_path / "__init__.py").touch()
+    (tmp_path / "plugins" / "strategy").mkdir(parents=True)
+    spec = importlib.machinery.ModuleSpec("ansible_mitogen", None, origin=str(tmp_path / "__init__.py"))
+    monkeypatch.setattr(mitogen.importlib.util, "find_spec", lambda name: spec)
+    assert mitogen.strategy_plugins() is None and mitogen.strategy_env("auto") == {}
 
 
 def test_mitogen_ssh_reuses_a_persisted_master_per_node():

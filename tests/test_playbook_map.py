@@ -61,6 +61,18 @@ def test_every_role_is_tagged_with_itself_and_its_phase(plays, phase):
     assert [r for p in file_plays for r in p.roles] == [r for r, _, _ in entries]
 
 
+@pytest.mark.parametrize("playbook", sorted(p.name for p in PLAYBOOKS.glob("*.yml")))
+def test_every_playbook_is_written_in_the_spellings_the_runner_reads(playbook):
+    """The runner reads every playbook it runs (for its play names and hosts); it follows only
+    ansible.builtin.import_playbook and role entries written as mappings, so each must read cleanly."""
+    text = yaml.safe_load((PLAYBOOKS / playbook).read_text())
+    assert all("import_playbook" not in play and all(isinstance(r, dict) for r in play.get("roles", []))
+               for play in text), f"{playbook}: a short import_playbook or a bare role name"
+    read = playbook_map.read_plays(PLAYBOOKS / playbook)
+    assert [p.name for p in read if p.source == PLAYBOOKS / playbook] == [
+        play["name"] for play in text if "ansible.builtin.import_playbook" not in play]
+
+
 def test_site_imports_the_phases_in_order(plays):
     assert playbook_map.phases(plays) == ["nodes", "kubernetes", "spark", "streaming"]
     assert playbook_map.roles(plays)[:3] == ["preflight", "package_cache", "base"]

@@ -61,3 +61,33 @@ def test_plays_seen_and_debug_notes_reach_the_summary() -> None:
     assert "interrupted by SIGINT in play 'OS base', task 'Install the base packages'" in text
     assert "finished plays: Validate the inventory and every node" in text
     assert text.endswith("  python bootstrap.py --inventory lab --phase nodes")
+
+
+def test_changed_counts_every_changed_result_and_only_debug_messages_become_notes() -> None:
+    state = RunState()
+    for task_action, res in (
+        ("ansible.builtin.apt", {"changed": True, "msg": "installed"}),  # a module's msg is not a note
+        ("ansible.builtin.copy", {"changed": True}),
+        ("ansible.builtin.copy", {"changed": False}),
+        ("ansible.builtin.debug", {"msg": ""}),  # an empty debug says nothing
+        ("debug", {"msg": "swap is on"}),
+    ):
+        state.apply(result("runner_on_ok", "wk001", task_action=task_action, res=res))
+    # A failed or skipped debug task, or a failure that reports changed, neither notes nor counts as changed.
+    state.apply(result("runner_on_failed", "wk001", task_action="debug", res={"changed": True, "msg": "assert"}))
+    state.apply(result("runner_on_skipped", "wk001", task_action="debug", res={"msg": "skipped"}))
+    wk001 = state.hosts["wk001"]
+    assert (wk001.ok, wk001.changed, wk001.failed, wk001.skipped) == (5, 2, 1, 1)
+    assert state.notes == {"swap is on": ["wk001"]}
+
+
+def test_closing_stats_set_ok_and_skipped_and_a_message_is_the_module_reason_cut_to_300() -> None:
+    state = RunState()
+    state.apply(result("runner_on_ok", "wk001", res={}))
+    state.apply(result("runner_on_unreachable", "wk002", res={"reason": "x" * 400}))
+    # A no_log loop's censored items, for example, reach the events as fewer results than Ansible counted.
+    state.apply({"event": "playbook_on_stats",
+                 "event_data": {"ok": {"wk001": 4}, "changed": {"wk001": 0}, "skipped": {"wk001": 2}}})
+    wk001 = state.hosts["wk001"]
+    assert (wk001.ok, wk001.changed, wk001.skipped) == (4, 0, 2)
+    assert state.hosts["wk002"].message == "x" * 300

@@ -87,3 +87,58 @@ def test_a_changed_host_key_is_refused_by_name_with_what_to_do(message, tmp_path
     assert "refused (wk001): its SSH host key is not one known for it" in text
     assert "ssh-keygen -R ADDRESS, then ssh-keyscan ADDRESS >> KNOWN_HOSTS" in text
     assert "refused (" not in render(RunState(), tmp_path, ["--inventory", "lab"], 0)
+
+
+def interrupted_report(tmp_path, plays: list[str], task: str, signum: int) -> list[str]:
+    """The report of a run stopped by a signal after these plays started and, in the last, this task."""
+    state = state_with(cp01=HostResult(ok=4))
+    for play in plays:
+        state.apply({"event": "playbook_on_play_start", "event_data": {"play": play}})
+    if task:
+        state.apply({"event": "playbook_on_task_start", "event_data": {"task": task}})
+    return summary.render(state, tmp_path, ["--inventory", "lab"], rc=254, interrupted=signum).splitlines()
+
+
+def test_an_interrupted_report_names_where_it_stopped_and_which_plays_finished(tmp_path):
+    lines = interrupted_report(tmp_path, ["Validate", "OS base", "Container runtime"], "Install containerd", 15)
+    assert lines[-4:] == [
+        "interrupted by SIGTERM in play 'Container runtime', task 'Install containerd'",
+        "finished plays: Validate, OS base",  # every play but the one it stopped in
+        "nodes may be part-way through that task; rerunning the same command finishes it:",
+        "  python bootstrap.py --inventory lab",
+    ]
+    assert not (tmp_path / "retry.txt").exists()  # no retry of failed hosts: the whole command finishes the run
+
+
+def test_an_interrupted_report_before_any_task_or_play_says_so(tmp_path):
+    # Stopped in the first play before its first task: no task to name, and no play finished.
+    assert interrupted_report(tmp_path, ["Validate"], "", 2)[-4:-2] == [
+        "interrupted by SIGINT in play 'Validate'", "finished plays: none"]
+    assert interrupted_report(tmp_path, [], "", 2)[-4:-2] == [
+        "interrupted by SIGINT before the first play", "finished plays: none"]
+
+
+@pytest.mark.parametrize("count,named", [
+    (1, "wk001"),
+    (3, "wk001, wk002, wk003"),
+    (4, "wk001, wk002, wk003 and 1 more"),
+    (12, "wk001, wk002, wk003 and 9 more"),
+])
+def test_a_note_names_at_most_three_hosts_and_counts_the_rest(tmp_path, count, named):
+    state = RunState()
+    for n in range(1, count + 1):
+        state.apply({"event": "runner_on_ok", "event_data": {"host": f"wk{n:03}", "task_action": "ansible.builtin.debug",
+                                                             "res": {"msg": "swap is on"}}})
+    assert f"note ({named}): swap is on" in summary.render(state, tmp_path, [], rc=0).splitlines()
+
+
+def test_a_run_stopped_before_several_plays_counts_them_and_names_the_first(tmp_path):
+    state = state_with(cp01=HostResult(ok=9, failed=1, failed_task="Run kubeadm init", message="port in use"))
+    state.plays = ["Kubernetes artifacts", "Control plane"]
+    planned = state.plays + ["Join the nodes", "Pod network", "Storage"]
+    lines = summary.render(state, tmp_path, ["--inventory", "lab"], rc=2, planned_plays=planned).splitlines()
+    assert lines[-2:] == [
+        "1 host(s) did not finish, and the run stopped before 3 plays ('Join the nodes', ...); after fixing them, "
+        "run the whole command again:",
+        "  python bootstrap.py --inventory lab",
+    ]
