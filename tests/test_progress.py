@@ -91,3 +91,12 @@ def test_closing_stats_set_ok_and_skipped_and_a_message_is_the_module_reason_cut
     wk001 = state.hosts["wk001"]
     assert (wk001.ok, wk001.changed, wk001.skipped) == (4, 0, 2)
     assert state.hosts["wk002"].message == "x" * 300
+
+
+def test_a_failure_that_says_nothing_has_an_empty_message_in_the_summary() -> None:
+    """A censored (no_log) failure carries no msg, stderr or reason: the summary row shows its task, no text."""
+    state = RunState()
+    state.apply(result("runner_on_failed", "wk001", task="Run kubeadm join", res=CENSORED))
+    assert state.hosts["wk001"].failed == 1
+    assert state.hosts["wk001"].failed_task == "Run kubeadm join"
+    assert state.hosts["wk001"].message == ""
