@@ -16,8 +16,8 @@ from clusterboot.lab import lab
 from kafka_support import (PROJECT, alert_keys_on_topic, alerted_ids, answer, bootstrap, changed_total,
                            generate_payments, kafka_lab, local_spark_session)
 
-# Marked long for now: it failed once in five runs (the merged tree's CI run, 2026-11-27) for a reason not
-# found yet; CI's 90 minutes should not hang on it until it is understood.
+# Marked long for now: on a clean checkout the checking Spark session below has no Kafka connector
+# (KAFKA_DATA_SOURCE_NOT_ENABLED, the merged tree's CI run, 2026-11-27); out of CI until it gets the jars.
 pytestmark = [pytest.mark.lab, pytest.mark.long]
 
 BROKER = "10.222.1.11:9092"
