@@ -18,9 +18,11 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cache_stats  # beside this script: a script's own folder is on sys.path
+import yaml
 from clusterboot.lab import lab
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -115,15 +117,17 @@ def folder_task_hosts(folder: str) -> int:
                for f in Path(folder).glob("artifacts/run/job_events/*.json"))
 
 
-def measure_sharded(cfg: lab.LabConfig, args: list[str]) -> dict:
-    """One bootstrap.py run, with each ansible-playbook main process's own CPU (sampled every 0.1 s from
-    /proc while it runs: up to 0.1 s of each process's last CPU is missed) and task-host executions, besides
-    the totals of `measure`."""
+def measure_sharded(cfg: lab.LabConfig, args: list[str], inventory: Path | None = None,
+                    env: dict[str, str] | None = None) -> dict:
+    """One bootstrap.py run (on `inventory`, default the lab's), with each ansible-playbook main process's own
+    CPU (sampled every 0.1 s from /proc while it runs: up to 0.1 s of each process's last CPU is missed) and
+    task-host executions, besides the totals of `measure`. Node CPU is summed over every lab container."""
     before_nodes = node_cpu_seconds(cfg)
     before_self = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    proc = subprocess.Popen([PYTHON, "bootstrap.py", "--inventory", str(cfg.inventory_dir), "-q", *args], cwd=PROJECT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([PYTHON, "bootstrap.py", "--inventory", str(inventory or cfg.inventory_dir), "-q", *args],
+                            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
     cpu: dict[int, float] = {}
     folders: dict[int, str] = {}
     while proc.poll() is None:
@@ -144,7 +148,7 @@ def measure_sharded(cfg: lab.LabConfig, args: list[str]) -> dict:
                   "main_cpu_s": round(cpu[pid], 2), "task_hosts": folder_task_hosts(folders[pid])} for pid in cpu]
     return {
         "rc": proc.returncode, "wall_s": round(wall, 1), "changed": changed(output), "task_hosts": executions,
-        "task_hosts_per_node": round(executions / hosts, 1), "ansible_processes": len(cpu),
+        "nodes": hosts, "task_hosts_per_node": round(executions / hosts, 1), "ansible_processes": len(cpu),
         "main_cpu_s": round(main_cpu, 1), "main_cpu_max_process_s": round(max(cpu.values(), default=0), 1),
         "controller_cpu_s": round(controller, 1), "node_cpu_s": round(nodes, 1),
         "main_ms_per_task_host": round(1000 * main_cpu / executions, 1) if executions else None,
@@ -206,29 +210,52 @@ def wheel_transfer(cfg: lab.LabConfig, source: str) -> dict:
             "controller_mib_total": round(sum(sent.values()) / 2**20, 1)}
 
 
-def levers(cfg: lab.LabConfig, phase: str, shards: int, wheels: bool) -> list[dict]:
-    """Each lever off and on in one run, on a converged lab: no-op reruns of `phase`, one process vs shards;
-    with `wheels`, the standalone nodes' pyspark from the controller vs from inside the cluster."""
-    rows = []
-    for label, extra in (("shards 1", ["--shards", "1"]), (f"shards {shards}", ["--shards", str(shards)])):
-        rows.append({"lever": "shards", "setting": label, "phase": phase,
-                     **measure_sharded(cfg, ["--phase", phase, *extra])})
+def subset_inventory(cfg: lab.LabConfig, nodes: int) -> Path:
+    """The lab's inventory cut to its control planes and the first workers, `nodes` hosts in all, as a cluster of
+    that size (its own groups, hostvars and fact cache), in .artifacts/inventory/<lab>-<nodes>."""
+    folder = PROJECT / ".artifacts" / "inventory" / f"{cfg.name}-{nodes}"
+    if folder.exists():
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+    folder.mkdir(parents=True)
+    subprocess.run(["cp", "-r", str(cfg.inventory_dir / "group_vars"), str(folder)], check=True)
+    hosts = yaml.safe_load((cfg.inventory_dir / "hosts.yml").read_text())
+    groups = hosts["all"]["children"]
+    workers = groups["workers"]["hosts"]
+    keep = max(0, nodes - len(groups["control_plane"]["hosts"]))
+    groups["workers"]["hosts"] = {name: workers[name] for name in list(workers)[:keep]}
+    (folder / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    return folder
+
+
+def levers(cfg: lab.LabConfig, phase: str, shards: int | None, wheels: bool,
+           facts_sizes: list[int]) -> Iterator[dict]:
+    """Each lever off and on in one run, on a converged lab, one row per run as it ends: no-op reruns of
+    `phase`, one process vs shards; for each of `facts_sizes`, facts also as top-level variables (Ansible's
+    default) vs only under ansible_facts (the project's ansible.cfg), on that many of the lab's nodes; with
+    `wheels`, the standalone nodes' pyspark from the controller vs from inside the cluster."""
+    for label, extra in (("shards 1", ["--shards", "1"]), (f"shards {shards}", ["--shards", str(shards)])) if shards else ():
+        yield {"lever": "shards", "setting": label, "phase": phase, **measure_sharded(cfg, ["--phase", phase, *extra])}
+    for nodes in facts_sizes:
+        inventory = subset_inventory(cfg, nodes)
+        # The project's setting first: the subset's first run starts its fact cache, which counts against it.
+        for label, env in (("ansible_facts only", {}), ("facts as variables", {"ANSIBLE_INJECT_FACT_VARS": "True"})):
+            yield {"lever": "facts", "setting": label, "phase": phase,
+                   **measure_sharded(cfg, ["--phase", phase], inventory=inventory, env=env)}
     if wheels:
         for source in ("controller", "in_cluster"):
-            rows.append({"lever": "wheel source", "setting": source, "phase": "--role spark_standalone",
-                         **wheel_transfer(cfg, source)})
-    return rows
+            yield {"lever": "wheel source", "setting": source, "phase": "--role spark_standalone",
+                   **wheel_transfer(cfg, source)}
 
 
 def levers_table(rows: list[dict]) -> str:
-    lines = ["| lever | setting | run | wall s | changed | task-hosts (per node) | ansible processes | "
+    lines = ["| lever | setting | run | nodes | wall s | changed | task-hosts (per node) | ansible processes | "
              "main-process CPU s (largest process) | main ms/task-host | controller CPU s | node ms/task-host | "
              "controller MiB sent: max per node / total |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         sent = (f"{r['controller_mib_per_node_max']} / {r['controller_mib_total']}"
                 if "controller_mib_total" in r else "-")
-        lines.append(f"| {r['lever']} | {r['setting']} | {r['phase']} | {r['wall_s']} | {r['changed']} | "
+        lines.append(f"| {r['lever']} | {r['setting']} | {r['phase']} | {r.get('nodes', '-')} | {r['wall_s']} | {r['changed']} | "
                      f"{r['task_hosts']} ({r['task_hosts_per_node']}) | {r['ansible_processes']} | "
                      f"{r['main_cpu_s']} ({r['main_cpu_max_process_s']}) | {r['main_ms_per_task_host']} | "
                      f"{r['controller_cpu_s']} | {r['node_ms_per_task_host']} | {sent} |")
@@ -327,7 +354,24 @@ def word_count(cfg: lab.LabConfig) -> dict:
     return {"rc": proc.returncode, "submit_to_result_s": round(time.monotonic() - started, 1)}
 
 
-def bench(nodes: int, package_cache: bool, skip_spark: bool, keep_lab: bool, tmp: Path) -> dict:
+# The reruns after a first converge, by name: a 100-node run picks some (the stock one alone takes long).
+RERUNS = ("noop_rerun", "noop_rerun_without_mitogen", "single_role_rerun", "noop_nodes_project_cfg",
+          "noop_nodes_stock_cfg")
+
+
+def rerun(cfg: lab.LabConfig, name: str, phases: list[str], tmp: Path) -> dict:
+    """One of RERUNS on a converged lab."""
+    runs = {"noop_rerun": lambda: measure(cfg, phases),
+            "noop_rerun_without_mitogen": lambda: measure(cfg, [*phases, "--mitogen", "off"]),
+            "single_role_rerun": lambda: measure(cfg, ["--role", "container_runtime"]),
+            "noop_nodes_project_cfg": lambda: measure(cfg, ["--phase", "nodes"]),
+            "noop_nodes_stock_cfg": lambda: stock_noop(cfg, tmp)}
+    return runs[name]()
+
+
+def bench(nodes: int, package_cache: bool, skip_spark: bool, keep_lab: bool, tmp: Path,
+          reruns: tuple[str, ...] = RERUNS, save: Callable[[dict], None] = lambda _: None) -> dict:
+    """One lab of `nodes`: its first converge, then `reruns`; `save` gets the result so far after each run."""
     cfg = lab.LabConfig(project_dir=PROJECT, name=f"bench{nodes}", subnet="10.218.0.0/22")
     lab.down(cfg, log=lambda _: None)
     result: dict = {"nodes": nodes, "package_cache": package_cache}
@@ -338,11 +382,10 @@ def bench(nodes: int, package_cache: bool, skip_spark: bool, keep_lab: bool, tmp
     if package_cache:
         stats = cache_stats.parse(cache_stats.read_log(f"{cfg.name}-cp01"))
         result["package_cache_stats"] = dataclasses.asdict(stats)
-    result["noop_rerun"] = measure(cfg, phases)
-    result["noop_rerun_without_mitogen"] = measure(cfg, [*phases, "--mitogen", "off"])
-    result["single_role_rerun"] = measure(cfg, ["--role", "container_runtime"])
-    result["noop_nodes_project_cfg"] = measure(cfg, ["--phase", "nodes"])
-    result["noop_nodes_stock_cfg"] = stock_noop(cfg, tmp)
+    save(result)
+    for name in reruns:
+        result[name] = rerun(cfg, name, phases, tmp)
+        save(result)
     if not skip_spark:
         result["word_count"] = word_count(cfg)
     if not keep_lab:
@@ -356,16 +399,17 @@ def table(results: list[dict]) -> str:
             "stock/project no-op wall | word count s |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        stock, project = r["noop_nodes_stock_cfg"], r["noop_nodes_project_cfg"]
-        ratio = round(stock["wall_s"] / project["wall_s"], 2) if project["wall_s"] else None
+        stock, project = r.get("noop_nodes_stock_cfg"), r.get("noop_nodes_project_cfg")
+        ratio = round(stock["wall_s"] / project["wall_s"], 2) if stock and project and project["wall_s"] else "-"
         cache = r.get("package_cache_stats")
         traffic = f"{cache['upstream_bytes'] / 2**20:.0f} / {cache['served_bytes'] / 2**20:.0f}" if cache else "-"
+        noop, bare = r.get("noop_rerun", {}), r.get("noop_rerun_without_mitogen", {})
         rows.append(
             f"| {r['nodes']} | {'on' if r['package_cache'] else 'off'} | {r['first_converge']['wall_s']} | {traffic} | "
-            f"{r['noop_rerun']['wall_s']} ({r['noop_rerun']['changed']}) | "
-            f"{r['noop_rerun_without_mitogen']['wall_s']} ({r['noop_rerun_without_mitogen']['changed']}) | "
-            f"{r['single_role_rerun']['wall_s']} | "
-            f"{r['noop_rerun']['controller_ms_per_task_host']} | {r['noop_rerun']['node_ms_per_task_host']} | "
+            f"{noop.get('wall_s', '-')} ({noop.get('changed', '-')}) | "
+            f"{bare.get('wall_s', '-')} ({bare.get('changed', '-')}) | "
+            f"{r.get('single_role_rerun', {}).get('wall_s', '-')} | "
+            f"{noop.get('controller_ms_per_task_host', '-')} | {noop.get('node_ms_per_task_host', '-')} | "
             f"{ratio} | {r.get('word_count', {}).get('submit_to_result_s', '-')} |")
     return "\n".join(rows)
 
@@ -376,11 +420,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--package-cache", choices=["on", "off", "both"], default="on")
     parser.add_argument("--skip-spark", action="store_true", help="only the nodes phase")
     parser.add_argument("--keep-lab", action="store_true", help="leave the last lab up (to measure more by hand)")
+    parser.add_argument("--reruns", nargs="+", choices=RERUNS,
+                        help="which reruns follow the first converge (default: all); with --levers, these first "
+                             "(the nodes phase's) on the converged lab (default: none)")
     parser.add_argument("--json", default=str(PROJECT / ".artifacts" / "bench.json"))
     parser.add_argument("--levers", metavar="PHASE",
                         help="only the levers, off and on, as no-op reruns of PHASE on an already converged lab "
                              "(--lab, --subnet): one ansible-playbook vs --shards")
-    parser.add_argument("--shards", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--shards", type=int, default=len(os.sched_getaffinity(0)), help="with --levers: 0 skips them")
+    parser.add_argument("--facts", type=int, nargs="+", default=[], metavar="NODES",
+                        help="with --levers: facts as top-level variables vs only under ansible_facts, on the first "
+                             "NODES nodes of the lab (each count a cluster of its own)")
     parser.add_argument("--wheels", action="store_true",
                         help="with --levers: also the wheel source (needs the spark phase converged once)")
     parser.add_argument("--lab", default="shard", help="with --levers: the lab's name")
@@ -391,20 +441,38 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--project-cores", type=int, default=8)
     args = parser.parse_args(argv)
     if args.project:
-        print(json.dumps(project(json.loads(Path(args.project).read_text()), args.project_nodes, args.project_cores),
-                         indent=2))
+        saved = json.loads(Path(args.project).read_text())
+        rows = saved["levers"] if isinstance(saved, dict) else saved  # with --reruns: {"reruns", "levers"}
+        print(json.dumps(project(rows, args.project_nodes, args.project_cores), indent=2))
         return 0
     if args.levers:
         cfg = lab.LabConfig(project_dir=PROJECT, name=args.lab, subnet=args.subnet)
-        rows = levers(cfg, args.levers, args.shards, args.wheels)
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        tmp = PROJECT / ".artifacts"
+        reruns: dict[str, dict] = {}
+        rows: list[dict] = []
+
+        def save() -> None:  # after every run: a bench stopped midway keeps what it measured
+            Path(args.json).write_text(json.dumps({"reruns": reruns, "levers": rows} if reruns else rows, indent=2))
+
+        for name in args.reruns or []:
+            reruns[name] = rerun(cfg, name, ["--phase", "nodes"], tmp)
+            save()
+        for row in levers(cfg, args.levers, args.shards, args.wheels, args.facts):
+            rows.append(row)
+            save()
+        print(json.dumps(reruns, indent=2))
         print(levers_table(rows))
         print(f"json: {args.json}")
         return 0
     caches = {"on": [True], "off": [False], "both": [False, True]}[args.package_cache]
     tmp = PROJECT / ".artifacts"
     tmp.mkdir(exist_ok=True)
-    results = [bench(n, cache, args.skip_spark, args.keep_lab, tmp) for n in args.nodes for cache in caches]
+    results: list[dict] = []
+    for n in args.nodes:
+        for cache in caches:
+            results.append(bench(n, cache, args.skip_spark, args.keep_lab, tmp, tuple(args.reruns or RERUNS),
+                                 save=lambda partial: Path(args.json).write_text(
+                                     json.dumps([*results, partial], indent=2))))
     Path(args.json).write_text(json.dumps(results, indent=2))
     print(table(results))
     print(f"json: {args.json}")

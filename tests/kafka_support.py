@@ -6,17 +6,24 @@ import it. Each test module builds its own lab from it, under its own name and s
 
 from __future__ import annotations
 
-import glob
+import functools
+import hashlib
+import http.server
+import ipaddress
 import subprocess
 import sys
+import tarfile
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import yaml
 
+from clusterboot.artifacts import maven
 from clusterboot.artifacts.build import default_cache
 from clusterboot.lab import lab
+from clusterboot.settings import role_setting
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -27,12 +34,40 @@ def bootstrap(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
 
 
 def add_kafka_group(inventory: Path, brokers: list[str], extra_vars: str = "") -> None:
-    """The brokers become group kafka; a smaller heap, since the lab's nodes share one machine."""
+    """The brokers become group kafka, with their own group_vars (over the lab's group all): a smaller heap,
+    since the lab's nodes share one machine, and extra_vars."""
     hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
     hosts["all"]["children"]["kafka"] = {"hosts": {node: None for node in brokers}}
     (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
-    with (inventory / "group_vars" / "all.yml").open("a") as group_vars:
-        group_vars.write("kafka_heap_size: 384m\n" + extra_vars)
+    (inventory / "group_vars" / "kafka.yml").write_text("kafka_heap_size: 384m\n" + extra_vars)
+
+
+def release_shaped_tarball(folder: Path) -> tuple[Path, str]:
+    """kafka_2.13-VERSION.tgz in Apache's layout (its top folder, then libs/), holding the jars the maven source
+    assembles: Apache's download site is not reachable here, so this stands in for the file, not for the path
+    (a real download over HTTP, its sha512 checked, unpacked on the broker). Returns the file and its sha512."""
+    version = role_setting("kafka", "kafka_version", {})
+    manifest, _ = maven.assemble(maven.kafka(version), default_cache())
+    top = f"kafka_2.13-{version}"
+    tarball = folder / f"{top}.tgz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        for jar in sorted(manifest["jars"]):
+            archive.add(Path(manifest["folder"]) / "libs" / jar, arcname=f"{top}/libs/{jar}")
+    return tarball, hashlib.sha512(tarball.read_bytes()).hexdigest()
+
+
+@contextmanager
+def http_server(folder: Path, address: str) -> Iterator[str]:
+    """folder served read-only on address (the lab network's gateway on this machine); yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer((address, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{address}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def changed_total(run: subprocess.CompletedProcess) -> int:
@@ -41,17 +76,23 @@ def changed_total(run: subprocess.CompletedProcess) -> int:
 
 
 @contextmanager
-def kafka_lab(cfg: lab.LabConfig, nodes: int, brokers: list[str],
-              extra_vars: str = "") -> Iterator[subprocess.CompletedProcess]:
-    """A standalone Spark lab with the brokers of the kafka group; yields the first `--phase streaming` run."""
-    try:
+def kafka_lab(cfg: lab.LabConfig, nodes: int, brokers: list[str], extra_vars: str = "",
+              release_from: Path | None = None) -> Iterator[subprocess.CompletedProcess]:
+    """A standalone Spark lab with the brokers of the kafka group; yields the first `--phase streaming` run.
+    release_from: a folder to serve a release-shaped tarball from, on the lab network's gateway (this machine),
+    for kafka_source: release; else the lab's kafka_source (maven)."""
+    with ExitStack() as stack:
+        stack.callback(lab.down, cfg, log=lambda _: None)
         lab.up(cfg, nodes=nodes, control_planes=1, spark_manager="standalone", log=lambda _: None)
+        if release_from is not None:
+            tarball, sha512 = release_shaped_tarball(release_from)
+            url = stack.enter_context(http_server(release_from, str(next(ipaddress.ip_network(cfg.subnet).hosts()))))
+            extra_vars += (f"kafka_source: release\nkafka_release_url: {url}/{tarball.name}\n"
+                           f"kafka_release_sha512: {sha512}\n")
         add_kafka_group(cfg.inventory_dir, brokers, extra_vars)
         spark = bootstrap("--inventory", str(cfg.inventory_dir), "--role", "spark_standalone")
         assert spark.returncode == 0, spark.stdout[-4000:] + spark.stderr[-2000:]
         yield bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "streaming")
-    finally:
-        lab.down(cfg, log=lambda _: None)
 
 
 def generate_payments(cfg: lab.LabConfig, out: Path, rows: int, bootstrap_servers: str, *extra: str) -> Path:
@@ -64,11 +105,11 @@ def generate_payments(cfg: lab.LabConfig, out: Path, rows: int, bootstrap_server
 
 @contextmanager
 def local_spark_session():
-    """Reads the results here: the file sink's own log decides which parquet files count, as for any reader."""
+    """Reads the parquet results here: the file sink's own log decides which files count, as for any reader.
+    No Kafka in it: in one pytest process an earlier test may have started the JVM without the connector."""
     from pyspark.sql import SparkSession
 
-    jars = sorted(glob.glob(str(default_cache() / "artifacts" / "spark-kafka-*" / "libs" / "*.jar")))
-    session = (SparkSession.builder.master("local[1]").appName("kafka-lab-checks").config("spark.jars", ",".join(jars))
+    session = (SparkSession.builder.master("local[1]").appName("kafka-lab-checks")
                .config("spark.ui.enabled", "false").getOrCreate())
     try:
         yield session
@@ -88,9 +129,22 @@ def alerted_ids(spark, alerts_dir: Path) -> list[str]:
     return [r.transaction_id for r in spark.read.parquet(str(alerts_dir)).select("transaction_id").collect()]
 
 
-def alert_keys_on_topic(spark, bootstrap_servers: str, topic: str) -> set[str]:
-    return {r.key for r in spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap_servers)
-            .option("subscribe", topic).load().selectExpr("CAST(key AS STRING) AS key").collect()}
+def broker_tool(container: str, *args: str, timeout: int = 120) -> str:
+    """A Kafka tool (a main class) run on a broker node with the jars the kafka role installed."""
+    script = ('L=$(ls -d /opt/kafka/*/libs | head -1); exec java -cp "$L/*" '
+              '-Dlog4j2.configurationFile=/etc/kafka/log4j2-tools.yaml "$@"')
+    return subprocess.run(["docker", "exec", container, "bash", "-c", script, "tool", *args],
+                          capture_output=True, text=True, timeout=timeout, check=True).stdout
+
+
+def alert_keys_on_topic(container: str, bootstrap_servers: str, topic: str) -> set[str]:
+    """The records' keys on the topic, read by Kafka's console consumer on a broker node. A set: Spark's
+    Kafka sink is at-least-once, so a retried batch may write a key twice (the parquet sink may not)."""
+    out = broker_tool(container, "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server",
+                      bootstrap_servers, "--topic", topic, "--from-beginning", "--timeout-ms", "20000",
+                      "--property", "print.key=true", "--property", "print.value=false",
+                      timeout=300)
+    return {line for line in out.splitlines() if line.strip()}
 
 
 def committed_batches(alerts: Path) -> int:

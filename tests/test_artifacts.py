@@ -76,9 +76,14 @@ def test_every_image_kubeadm_pulls_is_in_the_built_set(artifacts: Path, manifest
     assert not missing, f"kubeadm would pull {missing}, which the artifacts do not hold"
 
 
-def test_etcd_and_calico_images_run_their_binaries(manifest: dict) -> None:
+def test_etcd_and_calico_images_run_their_binaries(artifacts: Path, manifest: dict) -> None:
     """The images run: etcd prints its version, calico-node and the CNI plugin answer from inside them."""
     tags = {image["name"]: image["tag"] for image in manifest["images"]}
+    # From the archives the nodes receive, not from the builder's Docker (a cached build leaves Docker alone,
+    # and an image pruned there since would be missing).
+    for image in manifest["images"]:
+        if image["name"] in ("etcd", "calico/node"):
+            run("docker", "load", "-q", "-i", str(artifacts / image["file"]))
     etcd = run("docker", "run", "--rm", "--entrypoint", "/usr/local/bin/etcd", f"etcd:{tags['etcd']}", "--version")
     assert f"etcd Version: {tags['etcd'].split('-')[0]}" in etcd
     node = run("docker", "run", "--rm", "--entrypoint", "/bin/calico-node", f"calico/node:{tags['calico/node']}", "-v")

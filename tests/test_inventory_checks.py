@@ -67,6 +67,27 @@ def test_three_control_planes_need_a_free_vip(inventory, capsys, vip, expected):
         assert code == 2 and expected in out and "1 problem(s)" in out, out
 
 
+KAFKA_GROUP = "    kafka:\n      hosts:\n        wk001:\n        wk002:\n"
+
+
+@pytest.mark.parametrize("settings,expected", [
+    ("", "group kafka: hosts wk001, wk002: kafka_source is release and kafka_release_sha512 is not set; set it "
+         "to the sha512 in the .sha512 file Apache publishes"),
+    ("kafka_release_sha512: " + "ab" * 64 + "\n", None),
+    ("kafka_source: maven\n", None),
+    ("kafka_release_sha512: " + "AB" * 64 + "\n", "is not a sha512 (128 lowercase hex digits)"),
+    ("kafka_source: tarball\n", "kafka_source: 'tarball' is not one of release, maven"),
+])
+def test_brokers_that_download_the_release_need_its_checksum(inventory, capsys, settings, expected):
+    edit(inventory / "hosts.yml", "    k8s_cluster:", KAFKA_GROUP + "    k8s_cluster:")
+    edit(inventory / "group_vars/all.yml", "", settings)
+    code, out = check(inventory, capsys)
+    if expected is None:
+        assert code == 0, out
+    else:
+        assert code == 2 and expected in out and "1 problem(s)" in out, out
+
+
 def test_lab100_passes(capsys):
     code, out = check(PROJECT / "inventory/lab100", capsys)
     assert (code, "100 nodes" in out) == (0, True), out

@@ -20,13 +20,15 @@ import time
 import pytest
 
 from clusterboot.lab import lab
-from kafka_support import (PROJECT, alert_keys_on_topic, alerted_ids, answer, bootstrap, changed_total,
-                           committed_batches, generate_payments, kafka_lab, local_spark_session)
+from kafka_support import (PROJECT, alert_keys_on_topic, alerted_ids, answer, bootstrap, broker_tool,
+                           changed_total, committed_batches, generate_payments, kafka_lab, local_spark_session)
 
 # 25-30 min here at load 10-100: not in ./dev test (CI's 90-minute budget); `pytest -m long`.
 pytestmark = [pytest.mark.lab, pytest.mark.long]
 
 BROKERS = "10.222.0.11:9092,10.222.0.12:9092,10.222.0.13:9092"
+# Where the Kafka tools run: a broker the tests never stop.
+TOOL_NODE = "kafkalab-wk001"
 ROWS = 20000
 # The broker-stop test's own topics, so its answer key is only its own payments.
 TOPICS = """kafka_topics:
@@ -45,24 +47,16 @@ def three_brokers(tmp_path_factory):
         yield cfg, first
 
 
-def broker_tool(*args: str) -> str:
-    """A Kafka admin tool run on a broker with the jars the role installed."""
-    script = ('L=$(ls -d /opt/kafka/*/libs | head -1); exec java -cp "$L/*" '
-              '-Dlog4j2.configurationFile=/etc/kafka/log4j2-tools.yaml "$@"')
-    proc = subprocess.run(["docker", "exec", "kafkalab-wk001", "bash", "-c", script, "tool", *args],
-                          capture_output=True, text=True, timeout=120, check=True)
-    return proc.stdout
-
-
 def test_brokers_form_one_quorum_and_topics_exist(three_brokers):
     _, first = three_brokers
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-    status = broker_tool("org.apache.kafka.tools.MetadataQuorumCommand", "--bootstrap-server", BROKERS,
+    status = broker_tool(TOOL_NODE, "org.apache.kafka.tools.MetadataQuorumCommand", "--bootstrap-server", BROKERS,
                          "describe", "--status")
     voters = json.loads(next(line for line in status.splitlines() if line.startswith("CurrentVoters:"))
                         .split(":", 1)[1])
     assert sorted(v["id"] for v in voters) == [1, 2, 3]
-    described = broker_tool("org.apache.kafka.tools.TopicCommand", "--bootstrap-server", BROKERS, "--describe")
+    described = broker_tool(TOOL_NODE, "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", BROKERS,
+                            "--describe")
     for topic in ("transactions", "fraud-alerts", "payments-failover", "alerts-failover"):
         assert f"Topic: {topic}\tTopicId" in described
     assert described.count("PartitionCount: 3\tReplicationFactor: 3") == 4, described
@@ -98,7 +92,7 @@ def test_every_fraud_alerted_exactly_once_and_no_clean_payment(three_brokers, pa
     frauds, rows = answer(local_spark, payments)
     assert rows == ROWS and 150 < len(frauds) < 260
     assert sorted(alerted_ids(local_spark, alerts)) == sorted(frauds)  # each fraud once, nothing else
-    assert alert_keys_on_topic(local_spark, BROKERS, "fraud-alerts") == frauds
+    assert alert_keys_on_topic(TOOL_NODE, BROKERS, "fraud-alerts") == frauds
 
 
 def start(args: list[str]) -> subprocess.Popen:

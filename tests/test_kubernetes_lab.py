@@ -2,6 +2,7 @@
 offline artifacts: kubeadm init and join, Calico VXLAN, CoreDNS, kube-proxy, every image from the cluster
 registry. Then: a second run changes nothing, a wiped worker rejoins alone, no secret leaks, day-2 playbooks;
 last, after a reset, the cluster is formed again with cp01's power cut half-way through kubeadm init.
+wk003 is also the Kafka broker (group kafka, the streaming phase): fraud detection runs on k8s:// against it.
 
 Black box: `python bootstrap.py` in a subprocess, the cluster read with the built kubectl and the fetched
 kubeconfig. Traffic goes only to the lab's own containers.
@@ -26,12 +27,14 @@ import yaml
 from clusterboot.artifacts import build
 from clusterboot.inventory_writer import KUBERNETES_VERSION
 from clusterboot.lab import lab
+from kafka_support import add_kafka_group, alert_keys_on_topic, alerted_ids, answer, local_spark_session
 
 pytestmark = [pytest.mark.lab, pytest.mark.cluster]
 
 PROJECT = Path(__file__).resolve().parent.parent
 NODES = ["cp01", "wk001", "wk002", "wk003"]
 WORKERS = NODES[1:]
+BROKER_NODE, BROKER = "wk003", "10.216.0.14:9092"
 
 
 def bootstrap(inventory: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
@@ -85,6 +88,7 @@ def cluster(tmp_path_factory):
                         inventory_root=tmp_path_factory.mktemp("inventory"))
     build.build(KUBERNETES_VERSION, build.default_cache(), log=lambda _: None)
     lab.up(cfg, nodes=len(NODES), control_planes=1, spark_manager="kubernetes", log=lambda _: None)
+    add_kafka_group(cfg.inventory_dir, [BROKER_NODE])
     try:
         first = bootstrap(cfg.inventory_dir, "--no-jobs", "-vvv")
         assert first.returncode == 0, first.stdout[-6000:]
@@ -261,6 +265,25 @@ def test_classification_and_regression_run_on_kubernetes(cluster: Cluster) -> No
     coefficients = metrics(data / "reg-metrics")["coefficients"]
     assert coefficients == pytest.approx({"feature1": 1.5, "feature2": -2.0}, abs=0.02)
     assert (data / "reg-pred" / "_SUCCESS").exists() and list((data / "reg-pred").glob("part-*.parquet"))
+
+
+def test_fraud_detection_streams_from_kafka_on_kubernetes(cluster: Cluster) -> None:
+    """Payments written to wk003's broker by data_generator's pods, scored by fraud_detection's driver and
+    executor pods (the Kafka connector is in the Spark image), until the topic is drained (--available-now)."""
+    data = cluster.cfg.shared_data_dir
+    payments, alerts = data / "k8s-payments", data / "k8s-alerts"
+    generate = submit(cluster, "data_generator", "--", "transactions", str(payments), "--rows", "2000",
+                      "--fraud-rate", "0.02", "--kafka-bootstrap", BROKER)
+    assert generate.returncode == 0, generate.stdout[-3000:] + generate.stderr[-3000:]
+    detect = submit(cluster, "fraud_detection", "--", "--bootstrap-servers", BROKER, "--alerts-path", str(alerts),
+                    "--checkpoint", str(data / "k8s-checkpoints" / "alerts"), "--available-now")
+    assert detect.returncode == 0, detect.stdout[-3000:] + detect.stderr[-3000:]
+    assert "job fraud_detection: exit 0" in detect.stdout, detect.stdout[-3000:]
+    with local_spark_session() as spark:
+        frauds, rows = answer(spark, payments)
+        assert rows == 2000 and 15 < len(frauds) < 70, (rows, len(frauds))
+        assert sorted(alerted_ids(spark, alerts)) == sorted(frauds)  # each fraud once, nothing else
+    assert alert_keys_on_topic(f"{cluster.cfg.name}-{BROKER_NODE}", BROKER, "fraud-alerts") == frauds
 
 
 def test_a_failed_job_exits_non_zero_with_the_drivers_error_in_one_line(cluster: Cluster) -> None:

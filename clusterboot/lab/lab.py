@@ -81,6 +81,8 @@ LAB_OVERRIDES = {
     # Every node shares this machine's two cores: 100 concurrent dpkg runs (each starting a nested dockerd)
     # drove the load to 380. Installing in batches keeps the machine responsive.
     "cluster_install_batch": 16,
+    # Apache's download site is not reachable from here: Kafka's jars come from Maven Central, via the controller.
+    "kafka_source": "maven",
 }
 
 

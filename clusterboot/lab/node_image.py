@@ -16,7 +16,7 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 SUITE = "bookworm"
 # Bump when _configure_rootfs changes, so cached images are rebuilt.
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 # What a fresh Ubuntu/Debian server has that Ansible and the roles rely on.
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "sudo",
@@ -28,6 +28,14 @@ MASKED_UNITS = ["getty@.service", "console-getty.service", "systemd-udevd.servic
 SOURCES_LIST = f"""deb {DEBIAN_MIRROR} {SUITE} main
 deb {DEBIAN_MIRROR} {SUITE}-updates main
 deb {DEBIAN_SECURITY_MIRROR} {SUITE}-security main
+"""
+
+# As in Docker's own Debian and Ubuntu images: apt keeps neither the .deb files it downloaded nor its binary
+# package caches, so a node's layer holds what it installed only (170 MB less per node, which a 100-node lab
+# needs to fit on this disk).
+APT_CONF = """APT::Keep-Downloaded-Packages "false";
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
 """
 
 # Every imported container would share the image's SSH host keys: make them per node at boot.
@@ -159,6 +167,7 @@ def _build_base(state_dir: Path, tag: str) -> None:
 
 def _configure_rootfs(rootfs: Path) -> None:
     (rootfs / "etc/apt/sources.list").write_text(SOURCES_LIST)
+    (rootfs / "etc/apt/apt.conf.d/90lab-no-cache").write_text(APT_CONF)
     for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
     # systemd makes a unique machine-id per node at boot, but reads dbus's copy first: drop the baked one.

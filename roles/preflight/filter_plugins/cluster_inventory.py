@@ -157,6 +157,7 @@ FORMATS: dict[str, Callable[[str, Any], str | None]] = {
     "url": _url,
     "mac": _regex(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", "is not a MAC address such as 52:54:00:12:34:56"),
     "sha256": _regex(r"[0-9a-f]{64}", "is not a sha256 (64 lowercase hex digits)"),
+    "sha512": _regex(r"[0-9a-f]{128}", "is not a sha512 (128 lowercase hex digits)"),
     "gpg-fingerprint": _regex(r"[0-9A-F]{40}", "is not a 40-digit uppercase hex key fingerprint"),
     # Go durations (kubeadm token TTL): 2h, 90m, 1h30m; 0 means never expires.
     "duration": _regex(r"0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", "is not a duration such as 2h, 90m or 1h30m"),
@@ -727,7 +728,21 @@ def cluster_inventory_errors(hostvars: Mapping[str, Mapping[str, Any]], groups: 
         _kubernetes_source_problems(variables, where, problems)
         _address_problems(host, variables, networks, seen_ips, sources, problems)
     _control_plane_vip_problems(raw, list(groups.get("control_plane", [])), seen_ips, sources, problems)
+    _kafka_release_problems(raw, list(groups.get(KAFKA_GROUP, [])), sources, problems)
     return problems.list()
+
+
+def _kafka_release_problems(raw: Mapping[str, Mapping[str, Any]], brokers: list[str], sources: Sources,
+                            problems: Problems) -> None:
+    """A broker that downloads the release must be able to check it: no checksum, no download."""
+    default_source = load_specs()["kafka_source"].default
+    unchecked = [broker for broker in brokers if raw[broker].get("kafka_source", default_source) == "release"
+                 and not raw[broker].get("kafka_release_sha512")]
+    if unchecked:
+        problems.add(sources.group(KAFKA_GROUP),
+                     f"hosts {', '.join(unchecked)}: kafka_source is release and kafka_release_sha512 is not set; "
+                     "set it to the sha512 in the .sha512 file Apache publishes beside kafka_release_url "
+                     "(lowercase, no spaces), or set kafka_source: maven to copy jars assembled from Maven Central")
 
 
 def _control_plane_vip_problems(raw: Mapping[str, Mapping[str, Any]], control_planes: list[str],
