@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import os
 import shutil
@@ -101,12 +102,19 @@ def new_artifacts_dir(label: str) -> Path:
 class Stop:
     """SIGINT (Ctrl-C) and SIGTERM during a run. The first asks ansible-playbook to stop: it gets SIGINT,
     as on its own terminal, so it abandons the task under way, stops its workers and exits; the events so
-    far still reach the summary. The second, or the grace period running out, kills it at once."""
+    far still reach the summary. The second, or the grace period running out, kills it at once.
+
+    ansible-playbook can lose that SIGINT: its handler raises KeyboardInterrupt, and when the signal lands
+    while it forks a worker (once per task-host) CPython runs the handler inside logging's after-fork hook and
+    drops the exception ("Exception ignored in: <function _releaseLock>"; 2 in 40 interrupts of a local
+    playbook). The handler has reset SIGINT to its default by then, so when a task starts after the signal,
+    a second SIGINT ends the process at once."""
 
     def __init__(self, cancelled: threading.Event) -> None:
         self.cancelled = cancelled
         self.signum: int | None = None
         self.deadline: float | None = None
+        self.signalled_at: float | None = None  # time.time() of the SIGINT passed on; None once resent
         self.previous: dict[int, object] = {}
 
     def __enter__(self) -> Stop:
@@ -124,9 +132,21 @@ class Stop:
             self.deadline = time.monotonic() + STOP_GRACE_SECONDS
             print(f"\n{signal.Signals(signum).name}: stopping ansible-playbook (again to kill it at once)",
                   file=sys.stderr, flush=True)
+            self.signalled_at = time.time()
             _signal_children(signal.SIGINT, group=False)
         else:
             self.kill()
+
+    def watch(self, handler):
+        """`handler` (an ansible-runner event handler), noting a task that starts after the SIGINT."""
+        def watched(event: dict) -> bool:
+            signalled_at = self.signalled_at
+            if signalled_at is not None and event.get("event") == "playbook_on_task_start" \
+                    and datetime.datetime.fromisoformat(event["created"]).timestamp() > signalled_at:
+                self.signalled_at = None
+                _signal_children(signal.SIGINT, group=False)  # the first was lost: see the class's comment
+            return handler(event)
+        return watched
 
     def kill(self) -> None:
         self.cancelled.set()  # ansible-runner's own kill, and it stops waiting for output
@@ -179,7 +199,8 @@ def run(request: RunRequest, host_counts: dict[str, int], steps: list[Step] | No
                 sub = dataclasses.replace(
                     request, playbook=playbook or request.playbook, tags=step.tags or request.tags,
                     limit=limit, extra_vars={**request.extra_vars, **(request.shard_vars if step.shards else {})})
-                jobs.append((*_start(sub, where, progress.for_state(shard_state), env, cancelled), shard_state))
+                jobs.append((*_start(sub, where, stop.watch(progress.for_state(shard_state)), env, cancelled),
+                             shard_state))
             _wait([thread for thread, _, _ in jobs], stop, cancelled)
             for _, runner, _ in jobs:
                 rcs.append(runner.rc if runner.rc is not None else 1)
@@ -254,8 +275,8 @@ def _wait(threads: list[threading.Thread], stop: Stop, cancelled: threading.Even
 def _run_alone(request: RunRequest, artifacts: Path, state: RunState, progress: Progress, env: dict[str, str],
                cancelled: threading.Event) -> RunOutcome:
     """Today's run: one ansible-playbook for the whole request."""
-    thread, runner = _start(request, artifacts, progress, env, cancelled)
     with Stop(cancelled) as stop:
+        thread, runner = _start(request, artifacts, stop.watch(progress), env, cancelled)
         _wait([thread], stop, cancelled)
     progress.close()
     if stop.signum is not None:

@@ -1,6 +1,7 @@
 """Ctrl-C and SIGTERM during a run: ansible-playbook is stopped, the summary says what finished and how to
 rerun, and the exit code is 128 + the signal. A real ansible-playbook, a sleeping task on localhost."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -52,8 +53,8 @@ def driver(tmp_path: Path) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def start_and_wait_for_sleep(cmd: list[str]) -> tuple[subprocess.Popen, list[str]]:
-    proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_and_wait_for_sleep(cmd: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -83,6 +84,51 @@ def test_signal_stops_the_run_with_summary_and_rerun_line(driver, signum, code):
     assert "  python bootstrap.py --inventory interrupt-test --phase nodes\n" in out, out
     assert "note (localhost): hello" in out, out
     assert "Never reached" not in out, out
+
+
+# ansible-playbook losing the SIGINT, as it does when the signal lands while it forks a worker (runner.Stop):
+# SIGINT is back to its default, and the run goes on.
+LOSE_SIGINT = """\
+import signal
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "lose_sigint"
+    CALLBACK_NEEDS_ENABLED = False
+
+    def v2_playbook_on_play_start(self, play):
+        signal.signal(signal.SIGINT, lambda signum, frame: signal.signal(signum, signal.SIG_DFL))
+"""
+
+SHORT_SLEEP_THEN_LONG = """\
+- name: Sleep
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Sleep a long time
+      ansible.builtin.command: sleep 4
+      changed_when: false
+    - name: Never reached
+      ansible.builtin.command: sleep 60
+      changed_when: false
+"""
+
+
+def test_a_ctrl_c_that_ansible_loses_is_sent_again_when_the_next_task_starts(driver, tmp_path):
+    (tmp_path / "callback_plugins").mkdir()
+    (tmp_path / "callback_plugins" / "lose_sigint.py").write_text(LOSE_SIGINT)
+    (tmp_path / "sleep.yml").write_text(SHORT_SLEEP_THEN_LONG)
+    proc, lines = start_and_wait_for_sleep(
+        driver, env={**os.environ, "ANSIBLE_CALLBACK_PLUGINS": str(tmp_path / "callback_plugins")})
+    proc.send_signal(signal.SIGINT)
+    rc, out, seconds = finish(proc, lines)
+    assert "task: Never reached" in out, out  # the first SIGINT was lost: the next task started
+    assert rc == 130, out
+    assert seconds < 10, f"took {seconds:.1f}s to stop:\n{out}"  # not the 30 s grace, nor the 60 s sleep
+    assert "interrupted by SIGINT in play 'Sleep', task 'Never reached'" in out, out
 
 
 def test_second_ctrl_c_stops_at_once(driver):
