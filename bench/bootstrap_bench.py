@@ -28,8 +28,10 @@ from clusterboot.lab import lab
 PROJECT = Path(__file__).resolve().parent.parent
 
 PYTHON = sys.executable
-# Stock Ansible: no project ansible.cfg (default forks 5, no pipelining, no fact cache), roles found.
-STOCK_CFG = "[defaults]\nroles_path = {roles}\n"
+# Ansible's default settings (forks 5, linear strategy, no pipelining, no fact cache), plus what the playbooks
+# cannot run without: the project's roles, module and vars plugin (host_group_vars plus the settings' defaults).
+STOCK_CFG = ("[defaults]\nroles_path = {project}/roles\nlibrary = {project}/plugins/modules\n"
+             "vars_plugins = {project}/plugins/vars\nvars_plugins_enabled = cluster_defaults\n")
 
 
 def node_cpu_seconds(cfg: lab.LabConfig) -> float:
@@ -324,7 +326,7 @@ def project(rows: list[dict], nodes: int, cores: int) -> dict:
 def stock_noop(cfg: lab.LabConfig, tmp: Path) -> dict:
     """The same no-op nodes phase with ansible-playbook under stock settings (ansible-runner not involved)."""
     stock = tmp / "stock-ansible.cfg"
-    stock.write_text(STOCK_CFG.format(roles=PROJECT / "roles"))
+    stock.write_text(STOCK_CFG.format(project=PROJECT))
     before_nodes = node_cpu_seconds(cfg)
     before_self = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
