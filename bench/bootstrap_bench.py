@@ -23,6 +23,7 @@ from pathlib import Path
 
 import cache_stats  # beside this script: a script's own folder is on sys.path
 import yaml
+from clusterboot import mitogen
 from clusterboot.lab import lab
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -229,12 +230,23 @@ def subset_inventory(cfg: lab.LabConfig, nodes: int) -> Path:
     return folder
 
 
+def base_strategy_env() -> dict[str, str]:
+    """The strategy clusterboot_linear builds on, chosen directly: false conditions skipped in forked workers."""
+    return {"ANSIBLE_STRATEGY": "mitogen_linear" if mitogen.strategy_plugins() else "linear"}
+
+
 def levers(cfg: lab.LabConfig, phase: str, shards: int | None, wheels: bool,
-           facts_sizes: list[int]) -> Iterator[dict]:
-    """Each lever off and on in one run, on a converged lab, one row per run as it ends: no-op reruns of
+           facts_sizes: list[int], controller_skip: bool = False) -> Iterator[dict]:
+    """Each lever off and on in one run, on a converged lab, one row per run as it ends: with
+    `controller_skip`, no-op reruns of `phase` and of `--role container_runtime` with false conditions skipped
+    in forked workers (the base strategy) vs in the main process (clusterboot_linear); no-op reruns of
     `phase`, one process vs shards; for each of `facts_sizes`, facts also as top-level variables (Ansible's
     default) vs only under ansible_facts (the project's ansible.cfg), on that many of the lab's nodes; with
     `wheels`, the standalone nodes' pyspark from the controller vs from inside the cluster."""
+    for run in ((["--phase", phase], ["--role", "container_runtime"]) if controller_skip else ()):
+        for label, env in (("in workers", base_strategy_env()), ("in the main process", {})):
+            yield {"lever": "controller skip", "setting": label, "phase": " ".join(run),
+                   **measure_sharded(cfg, run, env=env)}
     for label, extra in (("shards 1", ["--shards", "1"]), (f"shards {shards}", ["--shards", str(shards)])) if shards else ():
         yield {"lever": "shards", "setting": label, "phase": phase, **measure_sharded(cfg, ["--phase", phase, *extra])}
     for nodes in facts_sizes:
@@ -433,6 +445,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--facts", type=int, nargs="+", default=[], metavar="NODES",
                         help="with --levers: facts as top-level variables vs only under ansible_facts, on the first "
                              "NODES nodes of the lab (each count a cluster of its own)")
+    parser.add_argument("--controller-skip", action="store_true",
+                        help="with --levers: false conditions skipped in forked workers vs in the main process, for "
+                             "PHASE and --role container_runtime")
     parser.add_argument("--wheels", action="store_true",
                         help="with --levers: also the wheel source (needs the spark phase converged once)")
     parser.add_argument("--lab", default="shard", help="with --levers: the lab's name")
@@ -459,7 +474,7 @@ def main(argv: list[str]) -> int:
         for name in args.reruns or []:
             reruns[name] = rerun(cfg, name, ["--phase", "nodes"], tmp)
             save()
-        for row in levers(cfg, args.levers, args.shards, args.wheels, args.facts):
+        for row in levers(cfg, args.levers, args.shards, args.wheels, args.facts, args.controller_skip):
             rows.append(row)
             save()
         print(json.dumps(reruns, indent=2))

@@ -1,16 +1,22 @@
-"""Choose Ansible's execution strategy: Mitogen's linear strategy when it is installed, stock otherwise.
+"""Choose Ansible's execution strategy: the project's clusterboot_linear on Mitogen's linear strategy when
+Mitogen is installed, on Ansible's own linear strategy otherwise.
 
 Mitogen keeps one Python interpreter per node for the whole run instead of starting one per task,
 which is where a no-op run on many nodes spends its CPU. It is optional: `auto` falls back to
-Ansible's own linear strategy when the `mitogen` package is absent.
+Ansible's own linear strategy when the `mitogen` package is absent. clusterboot_linear
+(plugins/strategy) skips a task whose condition is false without forking a worker; ansible.cfg names it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 from clusterboot.errors import UserError
+
+# ansible.cfg's strategy_plugins: ANSIBLE_STRATEGY_PLUGINS replaces it, so the Mitogen env names it again.
+PROJECT_STRATEGIES = Path(__file__).resolve().parent.parent / "plugins" / "strategy"
 
 MODES = ("auto", "on", "off")
 # ansible.cfg's control_path_dir. Mitogen runs ssh with ansible.cfg's ssh_args but without the ControlPath
@@ -29,7 +35,8 @@ def strategy_plugins() -> Path | None:
 
 
 def strategy_env(mode: str) -> dict[str, str]:
-    """Environment for ansible-playbook that selects the strategy for `mode` (auto, on, off)."""
+    """Environment for ansible-playbook that selects the strategy for `mode` (auto, on, off): with Mitogen,
+    clusterboot_linear (ansible.cfg's strategy) builds on mitogen_linear instead of Ansible's linear."""
     if mode == "off":
         return {}
     folder = strategy_plugins()
@@ -38,7 +45,8 @@ def strategy_env(mode: str) -> dict[str, str]:
             raise UserError("--mitogen on: the mitogen package is not installed in this Python; "
                             "run `pip install -r requirements.txt` or use --mitogen off")
         return {}
-    return {"ANSIBLE_STRATEGY_PLUGINS": str(folder), "ANSIBLE_STRATEGY": "mitogen_linear",
+    return {"ANSIBLE_STRATEGY_PLUGINS": f"{PROJECT_STRATEGIES}{os.pathsep}{folder}",
+            "CLUSTERBOOT_STRATEGY_BASE": "mitogen_linear",
             "ANSIBLE_SSH_EXTRA_ARGS": f"-o ControlPath={SSH_CONTROL_DIR}/%C"}
 
 

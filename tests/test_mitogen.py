@@ -13,24 +13,28 @@ from clusterboot import mitogen
 from clusterboot.errors import UserError
 
 
-def test_installed_mitogen_selects_its_linear_strategy():
+def test_installed_mitogen_becomes_the_base_of_the_projects_strategy():
     env = mitogen.strategy_env("auto")
-    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert env["CLUSTERBOOT_STRATEGY_BASE"] == "mitogen_linear" and "ANSIBLE_STRATEGY" not in env
     assert (mitogen.strategy_plugins() / "mitogen_linear.py").exists()
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).resolve().parent.parent / "ansible.cfg")
+    assert cfg["defaults"]["strategy"] == "clusterboot_linear"
 
 
 def test_the_run_env_makes_ansible_find_the_installed_mitogen_strategies():
-    """Without ANSIBLE_STRATEGY_PLUGINS pointing at them, Ansible cannot load mitogen_linear and the run fails."""
+    """Without ANSIBLE_STRATEGY_PLUGINS pointing at both folders, Ansible cannot load clusterboot_linear on
+    mitogen_linear and the run fails."""
     import ansible_mitogen
 
     env = mitogen.strategy_env("auto")
     installed = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
-    assert env["ANSIBLE_STRATEGY_PLUGINS"] == str(installed) and (installed / "mitogen_linear.py").is_file()
-    # What Ansible itself lists with that env: the strategy the run selects is among them.
+    assert env["ANSIBLE_STRATEGY_PLUGINS"].split(os.pathsep) == [str(mitogen.PROJECT_STRATEGIES), str(installed)]
+    # What Ansible itself lists with that env (ansible.cfg's folder replaced by it): both strategies.
     ansible_doc = Path(sys.executable).parent / "ansible-doc"
     listed = subprocess.run([str(ansible_doc), "-t", "strategy", "-l"], env={**os.environ, **env},
                             capture_output=True, text=True, check=True).stdout.split()
-    assert f"ansible.legacy.{env['ANSIBLE_STRATEGY']}" in listed
+    assert {"ansible.legacy.clusterboot_linear", "ansible.legacy.mitogen_linear"} <= set(listed)
 
 
 def test_off_leaves_ansible_stock():

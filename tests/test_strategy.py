@@ -1,0 +1,145 @@
+"""plugins/strategy/clusterboot_linear: a task whose `when` is false is skipped in ansible-playbook's main process
+(no worker forked), with the same results, registered values and recap as Ansible's linear strategy gives.
+Real ansible-playbook runs on three local hosts."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clusterboot import mitogen
+
+PROJECT = Path(__file__).resolve().parent.parent
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+# A test plugin that writes the pid of the process evaluating it, then answers `false`.
+RECORDING_TEST = """\
+import os
+
+def evaluated_in(value, record):
+    with open(record, "a") as out:
+        out.write(f"{os.getpid()}\\n")
+    return False
+
+class TestModule:
+    def tests(self):
+        return {"evaluated_in": evaluated_in}
+"""
+
+PLAYBOOK = """\
+- name: Conditions of every kind
+  hosts: all
+  gather_facts: false
+  handlers:
+    - name: A handler that is never true
+      ansible.builtin.debug:
+        msg: handler ran
+      when: false
+  tasks:
+    - name: Recorded false condition
+      ansible.builtin.command: /bin/true
+      changed_when: false
+      when: inventory_hostname is evaluated_in(record)
+    - name: False on one host only
+      ansible.builtin.command: echo ran
+      register: one_host
+      changed_when: true
+      notify: A handler that is never true
+      when: inventory_hostname != 'h1'
+    - name: A connection variable only the worker adds (ansible_port is not in the inventory)
+      ansible.builtin.debug:
+        msg: port known
+      when: ansible_port is undefined
+    - name: An undefined variable fails in the worker, ignored
+      ansible.builtin.debug:
+        msg: never
+      when: no_such_variable
+      ignore_errors: true
+    - name: A false loop condition is per item
+      ansible.builtin.debug:
+        msg: "{{ item }}"
+      loop: [1, 2]
+      when: item > 1
+    - name: An include under a false condition
+      ansible.builtin.include_tasks: included.yml
+      when: inventory_hostname == 'nobody'
+    - name: Show what was registered
+      ansible.builtin.debug:
+        msg: "REGISTERED {{ inventory_hostname }} {{ one_host | to_json }}"
+"""
+
+INCLUDED = """\
+- name: Inside the include
+  ansible.builtin.debug:
+    msg: included
+"""
+
+
+def run(tmp_path: Path, strategy: str, env: dict[str, str] | None = None) -> tuple[int, str, list[int]]:
+    record = tmp_path / f"record-{strategy}"
+    proc = subprocess.Popen(
+        [str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts.yml"), "-e", f"record={record}",
+         str(tmp_path / "play.yml")],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"), "ANSIBLE_STRATEGY": strategy,
+             "ANSIBLE_TEST_PLUGINS": str(tmp_path / "test_plugins"), "ANSIBLE_FORCE_COLOR": "0",
+             "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts"),
+             **(env or {})})
+    out, _ = proc.communicate(timeout=300)
+    pids = [int(line) for line in record.read_text().split()] if record.exists() else []
+    return proc.returncode, out, [proc.pid] + pids
+
+
+def outcome(out: str) -> tuple[list[str], list[str], list[str]]:
+    """What a run did, without timings or host order: per-task host statuses, registered values, the recap."""
+    statuses = []
+    for section in re.split(r"^(?:TASK|RUNNING HANDLER) ", out, flags=re.M)[1:]:
+        statuses += sorted(f"{section.split(']')[0]}] {s} {h}" for s, h in
+                           re.findall(r"^(ok|changed|skipping|fatal|failed|included): \[(\w+)\]", section, re.M))
+    registered = sorted(json.dumps({k: v for k, v in json.loads(m).items() if k not in ("start", "end", "delta")},
+                                   sort_keys=True)
+                        for m in re.findall(r'"msg": "REGISTERED \w+ (.*)"$', out.replace('\\"', '"'), re.M))
+    recap = re.findall(r"^h\d\s+:.*$", out, re.M)
+    return statuses, registered, [re.sub(r"\s+", " ", r) for r in recap]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  hosts:\n" + "".join(f"    h{i}: {{ansible_connection: local, "
+                                     "ansible_python_interpreter: '{{ ansible_playbook_python }}'}\n" for i in range(3)))
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    (tmp_path / "included.yml").write_text(INCLUDED)
+    (tmp_path / "test_plugins").mkdir()
+    (tmp_path / "test_plugins" / "recording.py").write_text(RECORDING_TEST)
+    return tmp_path
+
+
+def test_false_conditions_are_skipped_in_the_main_process_with_linears_results(project: Path):
+    rc_linear, out_linear, (_, *linear_pids) = run(project, "linear")
+    rc_ours, out_ours, (main_pid, *our_pids) = run(project, "clusterboot_linear")
+    assert rc_linear == rc_ours == 0, out_ours
+    statuses, registered, recap = outcome(out_ours)
+    assert (statuses, registered, recap) == outcome(out_linear)
+    assert "[Recorded false condition] skipping h0" in statuses
+    assert "[False on one host only] skipping h1" in statuses and "[False on one host only] changed h0" in statuses
+    assert "[A handler that is never true] skipping h2" in statuses
+    assert len(registered) == 3 and any('"skipped": true' in r for r in registered)
+    assert any("ignored=1" in line for line in recap)
+    # linear forked a worker per host to find the condition false; ours evaluated it in ansible-playbook itself
+    assert len(linear_pids) == 3 and main_pid not in linear_pids
+    assert our_pids == [main_pid] * 3
+
+
+@pytest.mark.skipif(mitogen.strategy_plugins() is None, reason="Mitogen is not installed")
+def test_on_mitogen_the_skip_is_the_same(project: Path):
+    env = mitogen.strategy_env("on")
+    rc_base, out_base, _ = run(project, "mitogen_linear", env)
+    rc_ours, out_ours, (main_pid, *our_pids) = run(project, "clusterboot_linear", env)
+    assert rc_base == rc_ours == 0, out_ours
+    assert outcome(out_ours) == outcome(out_base)
+    assert our_pids == [main_pid] * 3
