@@ -23,7 +23,7 @@ from pathlib import Path
 
 import cache_stats  # beside this script: a script's own folder is on sys.path
 import yaml
-from clusterboot import mitogen
+from clusterboot import mitogen, playbook_map
 from clusterboot.lab import lab
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -239,12 +239,16 @@ def levers(cfg: lab.LabConfig, phase: str, shards: int | None, wheels: bool,
            facts_sizes: list[int], controller_skip: bool = False) -> Iterator[dict]:
     """Each lever off and on in one run, on a converged lab, one row per run as it ends: with
     `controller_skip`, no-op reruns of `phase` and of `--role container_runtime` with false conditions skipped
-    in forked workers (the base strategy) vs in the main process (clusterboot_linear); no-op reruns of
+    and controller-only actions run in forked workers (the base strategy), with only the skips in the main
+    process (clusterboot_linear, CLUSTERBOOT_CONTROLLER_ACTIONS=off), and with both there; no-op reruns of
     `phase`, one process vs shards; for each of `facts_sizes`, facts also as top-level variables (Ansible's
     default) vs only under ansible_facts (the project's ansible.cfg), on that many of the lab's nodes; with
     `wheels`, the standalone nodes' pyspark from the controller vs from inside the cluster."""
+    settings = (("in workers", base_strategy_env()),
+                ("skips in the main process", {"CLUSTERBOOT_CONTROLLER_ACTIONS": "off"}),
+                ("in the main process", {}))
     for run in ((["--phase", phase], ["--role", "container_runtime"]) if controller_skip else ()):
-        for label, env in (("in workers", base_strategy_env()), ("in the main process", {})):
+        for label, env in settings:
             yield {"lever": "controller skip", "setting": label, "phase": " ".join(run),
                    **measure_sharded(cfg, run, env=env)}
     for label, extra in (("shards 1", ["--shards", "1"]), (f"shards {shards}", ["--shards", str(shards)])) if shards else ():
@@ -276,62 +280,74 @@ def levers_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-# Per-task-host main-process CPU grows with the hosts one process holds: 16 ms per skipped task-host on 10
-# nodes, 30 ms on 100 (README, "100 nodes"). The projection scales the per-task-host cost it fits on the
-# small lab by this curve, linear between those two points and flat below 10 hosts.
-GROWTH_POINTS = ((10, 16.0), (100, 30.0))
+# Main-process CPU of one ansible-playbook before its first task (parsing, inventory, plugins), fitted over
+# the 5 processes of a sharded levers run (README, "Sharded runs": 1.09-1.31 s): each extra shard pays it again.
+FIXED_MAIN_CPU_S = 1.3
 
 
-def growth(hosts: float) -> float:
-    (n0, c0), (n1, c1) = GROWTH_POINTS
-    return (c0 + max(0.0, hosts - n0) * (c1 - c0) / (n1 - n0)) / c0
+def shardable_share(folder: Path) -> float:
+    """The share of one run's task-host executions that are in plays declared shardable, from its events."""
+    shardable = {p.name for p in playbook_map.read_plays(PROJECT / "playbooks" / "site.yml") if p.shardable}
+    counts = {True: 0, False: 0}
+    for f in folder.glob("artifacts/run/job_events/*.json"):
+        event = json.loads(f.read_text())
+        if event.get("event") in RESULTS:
+            counts[event.get("event_data", {}).get("play") in shardable] += 1
+    return counts[True] / max(1, counts[True] + counts[False])
 
 
-def project(rows: list[dict], nodes: int, cores: int) -> dict:
-    """The nodes-phase no-op on `nodes` real machines and a controller of `cores` cores, from the levers run.
+def levers_rows(saved: dict | list) -> list[dict]:
+    """The rows of a levers JSON: a list, or {"reruns", "levers"} when --reruns ran first."""
+    return saved["levers"] if isinstance(saved, dict) else saved
 
-    Model, every input measured by the levers run except the growth curve:
-      main CPU of one ansible-playbook = F + c * growth(hosts it holds) * task-hosts   (F, c: least squares
-        over every process of both runs, measured at the lab's size, scaled from its host count);
-      a plain step = one process over all nodes; a sharded step = S processes in parallel, each over nodes/S,
-        its wall the slowest (the largest) of them, S <= cores;
-      all controller CPU (main processes and their forked workers, worker CPU per task-host measured) must fit
-        the cores: a step takes at least its controller CPU / cores;
-      real nodes work in parallel, so node CPU adds per node, not per cluster (node ms per task-host times the
-        task-hosts per node), and overlaps the controller's work: a step takes the larger of the two.
+
+def noop_row(rows: list[dict]) -> dict:
+    """A levers run's `--phase` no-op with false conditions skipped in the main process (--controller-skip)."""
+    return next(r for r in rows if r["lever"] == "controller skip" and r["setting"] == "in the main process"
+                and r["phase"].startswith("--phase"))
+
+
+def project(rows: list[dict], nodes: int, cores: int, small: list[dict] | None = None) -> dict:
+    """The nodes-phase no-op on `nodes` real machines and a controller of `cores` cores, from a levers run with
+    --controller-skip (its `--phase nodes` row with false conditions skipped in the main process), and the same
+    levers run on a small lab (`small`) for the latency.
+
+    Model, every input measured by that run except FIXED_MAIN_CPU_S:
+      per task-host: main-process CPU m, forked workers' CPU w (controller CPU minus main), node CPU n; task-hosts
+        per node k; m does not grow with the hosts a process holds (README: 15.0 ms per task-host on 100 nodes,
+        16.4 ms on 10), so the main process's CPU is m * k * nodes;
+      one process: the main process is single-threaded, all controller CPU must fit the cores, and real nodes
+        work in parallel (each node's CPU, n * k, overlaps the controller's): wall = the largest of the three;
+      S shards (S = cores): the share of task-hosts in plays declared shardable (counted from the run's events)
+        is split over S processes that each pay FIXED_MAIN_CPU_S; the other plays stay in one process;
+      plus latency: every task waits for its last host's result before the next starts; per task, the small
+        lab's wall time over its task-hosts per node (an upper bound: it holds that lab's CPU too).
     """
-    by_setting = {r["setting"]: r for r in rows if r["lever"] == "shards"}
-    single = by_setting["shards 1"]
-    sharded = next(r for name, r in by_setting.items() if name != "shards 1")
-    lab_nodes = round(single["task_hosts"] / single["task_hosts_per_node"])
-    points = [(p["task_hosts"], p["main_cpu_s"], lab_nodes / (2 if "shard" in p["folder"] else 1))
-              for r in (single, sharded) for p in r["processes"]]
-    xs = [t * growth(h) for t, _, h in points]
-    ys = [cpu for _, cpu, _ in points]
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
-    fixed = mean_y - slope * mean_x
-    plain_per_node = sum(p["task_hosts"] for p in sharded["processes"] if "shard" not in p["folder"]) / lab_nodes
-    shard_per_node = sum(p["task_hosts"] for p in sharded["processes"] if "shard" in p["folder"]) / lab_nodes
-    plain_steps = sum("shard" not in p["folder"] for p in sharded["processes"])
-    worker_ms = max(0.0, (single["controller_cpu_s"] - single["main_cpu_s"]) * 1000 / single["task_hosts"])
-    node_ms = single["node_ms_per_task_host"]
-
-    def step(task_hosts_per_node: float, processes: int) -> float:
-        hosts = nodes / processes
-        main = fixed + slope * growth(hosts) * task_hosts_per_node * hosts
-        controller = (main * processes + worker_ms / 1000 * task_hosts_per_node * nodes) / cores
-        return max(main, controller, node_ms / 1000 * task_hosts_per_node)
+    row = noop_row(rows)
+    lab_nodes = row["nodes"]
+    main_ms = 1000 * row["main_cpu_s"] / row["task_hosts"]
+    worker_ms = 1000 * (row["controller_cpu_s"] - row["main_cpu_s"]) / row["task_hosts"]
+    node_ms = row["node_ms_per_task_host"]
+    per_node = row["task_hosts"] / lab_nodes
+    share = shardable_share(PROJECT / ".artifacts" / row["processes"][0]["folder"])
+    task_hosts = per_node * nodes
+    controller = (main_ms + worker_ms) * task_hosts / 1000 / cores
+    node = node_ms * per_node / 1000
+    small_row = noop_row(small) if small else None
+    latency = small_row["wall_s"] / small_row["task_hosts_per_node"] if small_row else 0.0
 
     def wall(shards: int) -> float:
-        plain = plain_steps * step(plain_per_node / plain_steps, 1)
-        return round(plain + step(shard_per_node, shards) if shards > 1 else step(plain_per_node + shard_per_node, 1), 1)
+        main = main_ms * task_hosts / 1000
+        if shards > 1:
+            main = main * (1 - share) + main * share / shards + FIXED_MAIN_CPU_S * (shards - 1)
+        return round(max(main, controller, node) + latency * per_node, 1)
 
-    return {"measured_on_nodes": lab_nodes, "fixed_main_cpu_s_per_process": round(fixed, 2),
-            "main_ms_per_task_host_at_10_hosts": round(1000 * slope, 1), "worker_ms_per_task_host": round(worker_ms, 1),
-            "node_ms_per_task_host": node_ms, "plain_task_hosts_per_node": plain_per_node,
-            "sharded_task_hosts_per_node": shard_per_node, "plain_steps": plain_steps,
-            "nodes": nodes, "cores": cores, "projected_noop_s_one_process": wall(1),
+    return {"measured_on_nodes": lab_nodes, "main_ms_per_task_host": round(main_ms, 1),
+            "worker_ms_per_task_host": round(worker_ms, 1), "node_ms_per_task_host": node_ms,
+            "task_hosts_per_node": round(per_node, 1), "shardable_share": round(share, 3),
+            "nodes": nodes, "cores": cores, "controller_cpu_floor_s": round(controller, 1),
+            "node_cpu_per_node_s": round(node, 1), "latency_s_per_task": round(latency, 3),
+            "latency_from_nodes": small_row["nodes"] if small_row else None, "projected_noop_s_one_process": wall(1),
             f"projected_noop_s_{cores}_shards": wall(cores)}
 
 
@@ -446,21 +462,24 @@ def main(argv: list[str]) -> int:
                         help="with --levers: facts as top-level variables vs only under ansible_facts, on the first "
                              "NODES nodes of the lab (each count a cluster of its own)")
     parser.add_argument("--controller-skip", action="store_true",
-                        help="with --levers: false conditions skipped in forked workers vs in the main process, for "
-                             "PHASE and --role container_runtime")
+                        help="with --levers: false conditions skipped and controller-only actions run in forked "
+                             "workers vs in the main process, for PHASE and --role container_runtime")
     parser.add_argument("--wheels", action="store_true",
                         help="with --levers: also the wheel source (needs the spark phase converged once)")
     parser.add_argument("--lab", default="shard", help="with --levers: the lab's name")
     parser.add_argument("--subnet", default="10.230.0.0/22", help="with --levers: the lab's subnet")
     parser.add_argument("--project", metavar="JSON",
                         help="the projection for --project-nodes real nodes and --project-cores from a levers JSON")
+    parser.add_argument("--project-latency", metavar="JSON",
+                        help="with --project: a levers JSON of a small lab, for the per-task latency")
     parser.add_argument("--project-nodes", type=int, default=100)
     parser.add_argument("--project-cores", type=int, default=8)
     args = parser.parse_args(argv)
     if args.project:
         saved = json.loads(Path(args.project).read_text())
-        rows = saved["levers"] if isinstance(saved, dict) else saved  # with --reruns: {"reruns", "levers"}
-        print(json.dumps(project(rows, args.project_nodes, args.project_cores), indent=2))
+        small = json.loads(Path(args.project_latency).read_text()) if args.project_latency else None
+        print(json.dumps(project(levers_rows(saved), args.project_nodes, args.project_cores,
+                                 levers_rows(small) if small else None), indent=2))
         return 0
     if args.levers:
         cfg = lab.LabConfig(project_dir=PROJECT, name=args.lab, subnet=args.subnet)

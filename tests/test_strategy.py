@@ -1,5 +1,6 @@
-"""plugins/strategy/clusterboot_linear: a task whose `when` is false is skipped in ansible-playbook's main process
-(no worker forked), with the same results, registered values and recap as Ansible's linear strategy gives.
+"""plugins/strategy/clusterboot_linear: a task whose `when` is false is skipped, and an action that only runs in
+the controller (set_fact, assert, a role's argument validation ...) is run, in ansible-playbook's main process
+(no worker forked), with the same statuses, registered values and recap as Ansible's linear strategy gives.
 Real ansible-playbook runs on three local hosts."""
 
 import json
@@ -67,9 +68,31 @@ PLAYBOOK = """\
     - name: An include under a false condition
       ansible.builtin.include_tasks: included.yml
       when: inventory_hostname == 'nobody'
+    - name: A fact templated in the controller
+      ansible.builtin.set_fact:
+        templated: "{{ inventory_hostname is evaluated_in(record ~ '-action') }}"
+        doubled: "{{ (inventory_hostname[-1] | int) * 2 }}"
+    - name: An assert that fails on one host, ignored
+      ansible.builtin.assert:
+        that: doubled | int < 4
+      register: asserted
+      ignore_errors: true
     - name: Show what was registered
       ansible.builtin.debug:
-        msg: "REGISTERED {{ inventory_hostname }} {{ one_host | to_json }}"
+        msg: "REGISTERED {{ inventory_hostname }} {{ [one_host, asserted, templated, doubled] | to_json }}"
+    - name: A role whose arguments are validated (h1's count is not a number)
+      ansible.builtin.include_role:
+        name: counted
+"""
+
+ARGUMENT_SPECS = """argument_specs:
+  main:
+    short_description: A role with one typed argument
+    options:
+      counted_count:
+        type: int
+        required: true
+        description: A number.
 """
 
 INCLUDED = """\
@@ -79,7 +102,8 @@ INCLUDED = """\
 """
 
 
-def run(tmp_path: Path, strategy: str, env: dict[str, str] | None = None) -> tuple[int, str, list[int]]:
+def run(tmp_path: Path, strategy: str, env: dict[str, str] | None = None) -> tuple[int, str, list[int], list[int]]:
+    """rc, output, [main pid, pids that evaluated the `when`], pids that templated the set_fact."""
     record = tmp_path / f"record-{strategy}"
     proc = subprocess.Popen(
         [str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts.yml"), "-e", f"record={record}",
@@ -87,11 +111,14 @@ def run(tmp_path: Path, strategy: str, env: dict[str, str] | None = None) -> tup
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"), "ANSIBLE_STRATEGY": strategy,
              "ANSIBLE_TEST_PLUGINS": str(tmp_path / "test_plugins"), "ANSIBLE_FORCE_COLOR": "0",
+             "ANSIBLE_ROLES_PATH": str(tmp_path / "roles"),
              "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts"),
              **(env or {})})
     out, _ = proc.communicate(timeout=300)
-    pids = [int(line) for line in record.read_text().split()] if record.exists() else []
-    return proc.returncode, out, [proc.pid] + pids
+    def pids(path: Path) -> list[int]:
+        return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+    return proc.returncode, out, [proc.pid] + pids(record), pids(Path(f"{record}-action"))
 
 
 def outcome(out: str) -> tuple[list[str], list[str], list[str]]:
@@ -100,8 +127,10 @@ def outcome(out: str) -> tuple[list[str], list[str], list[str]]:
     for section in re.split(r"^(?:TASK|RUNNING HANDLER) ", out, flags=re.M)[1:]:
         statuses += sorted(f"{section.split(']')[0]}] {s} {h}" for s, h in
                            re.findall(r"^(ok|changed|skipping|fatal|failed|included): \[(\w+)\]", section, re.M))
-    registered = sorted(json.dumps({k: v for k, v in json.loads(m).items() if k not in ("start", "end", "delta")},
-                                   sort_keys=True)
+    def untimed(value):
+        return {k: v for k, v in value.items() if k not in ("start", "end", "delta")} if isinstance(value, dict) else value
+
+    registered = sorted(json.dumps([untimed(v) for v in json.loads(m)], sort_keys=True)
                         for m in re.findall(r'"msg": "REGISTERED \w+ (.*)"$', out.replace('\\"', '"'), re.M))
     recap = re.findall(r"^h\d\s+:.*$", out, re.M)
     return statuses, registered, [re.sub(r"\s+", " ", r) for r in recap]
@@ -110,8 +139,13 @@ def outcome(out: str) -> tuple[list[str], list[str], list[str]]:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "hosts.yml").write_text(
-        "all:\n  hosts:\n" + "".join(f"    h{i}: {{ansible_connection: local, "
+        "all:\n  hosts:\n" + "".join(f"    h{i}: {{ansible_connection: local, counted_count: {'x' if i == 1 else i}, "
                                      "ansible_python_interpreter: '{{ ansible_playbook_python }}'}\n" for i in range(3)))
+    (tmp_path / "roles" / "counted" / "meta").mkdir(parents=True)
+    (tmp_path / "roles" / "counted" / "tasks").mkdir()
+    (tmp_path / "roles" / "counted" / "meta" / "argument_specs.yml").write_text(ARGUMENT_SPECS)
+    (tmp_path / "roles" / "counted" / "tasks" / "main.yml").write_text(
+        "- name: Counted\n  ansible.builtin.debug:\n    msg: \"{{ counted_count }}\"\n")
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     (tmp_path / "included.yml").write_text(INCLUDED)
     (tmp_path / "test_plugins").mkdir()
@@ -119,27 +153,42 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_false_conditions_are_skipped_in_the_main_process_with_linears_results(project: Path):
-    rc_linear, out_linear, (_, *linear_pids) = run(project, "linear")
-    rc_ours, out_ours, (main_pid, *our_pids) = run(project, "clusterboot_linear")
-    assert rc_linear == rc_ours == 0, out_ours
+def test_false_conditions_and_controller_actions_run_in_the_main_process_with_linears_results(project: Path):
+    rc_linear, out_linear, (_, *linear_pids), linear_action_pids = run(project, "linear")
+    rc_ours, out_ours, (main_pid, *our_pids), our_action_pids = run(project, "clusterboot_linear")
+    assert rc_linear == rc_ours == 2, out_ours  # h1's role arguments
     statuses, registered, recap = outcome(out_ours)
     assert (statuses, registered, recap) == outcome(out_linear)
     assert "[Recorded false condition] skipping h0" in statuses
     assert "[False on one host only] skipping h1" in statuses and "[False on one host only] changed h0" in statuses
     assert "[A handler that is never true] skipping h2" in statuses
+    assert "[An assert that fails on one host, ignored] fatal h2" in statuses
+    assert "[counted : Validating arguments against arg spec 'main' - A role with one typed argument] fatal h1" in statuses
+    assert "[counted : Counted] ok h2" in statuses
     assert len(registered) == 3 and any('"skipped": true' in r for r in registered)
-    assert any("ignored=1" in line for line in recap)
+    assert any(r.endswith("false, 4]") and '"failed": true' in r for r in registered)
+    assert any(line.startswith("h1 ") and "failed=1" in line for line in recap)
+    assert any(line.startswith("h2 ") and "ignored=2" in line for line in recap)
     # linear forked a worker per host to find the condition false; ours evaluated it in ansible-playbook itself
     assert len(linear_pids) == 3 and main_pid not in linear_pids
     assert our_pids == [main_pid] * 3
+    assert len(linear_action_pids) == 3 and main_pid not in linear_action_pids
+    assert our_action_pids == [main_pid] * 3
 
 
 @pytest.mark.skipif(mitogen.strategy_plugins() is None, reason="Mitogen is not installed")
 def test_on_mitogen_the_skip_is_the_same(project: Path):
     env = mitogen.strategy_env("on")
-    rc_base, out_base, _ = run(project, "mitogen_linear", env)
-    rc_ours, out_ours, (main_pid, *our_pids) = run(project, "clusterboot_linear", env)
-    assert rc_base == rc_ours == 0, out_ours
+    rc_base, out_base, _, _ = run(project, "mitogen_linear", env)
+    rc_ours, out_ours, (main_pid, *our_pids), our_action_pids = run(project, "clusterboot_linear", env)
+    assert rc_base == rc_ours == 2, out_ours
     assert outcome(out_ours) == outcome(out_base)
-    assert our_pids == [main_pid] * 3
+    assert our_pids == our_action_pids == [main_pid] * 3
+
+
+def test_controller_actions_off_forks_workers_for_them_and_still_skips_in_the_main_process(project: Path):
+    rc, out, (main_pid, *condition_pids), action_pids = run(
+        project, "clusterboot_linear", {"CLUSTERBOOT_CONTROLLER_ACTIONS": "off"})
+    assert rc == 2, out
+    assert condition_pids == [main_pid] * 3
+    assert len(action_pids) == 3 and main_pid not in action_pids

@@ -1,12 +1,18 @@
-"""Ansible's linear strategy that skips a task whose `when` is false without forking a worker for it.
+"""Ansible's linear strategy that forks no worker for a task whose `when` is false, nor for an action that
+only runs in the controller.
 
 Ansible forks one worker process per task and host, even when the worker's first step is to find the task's
 `when` false and report it skipped. On the lab that fork costs 25-30 ms of controller CPU per skipped
 task-host (the kernel copying the main process's memory map), and a no-op rerun of the nodes phase skips about
 2,000 task-hosts on 100 nodes. This strategy evaluates the condition in the main process the way the worker
 would (same variables, same connection "magic" variables) and, when it is false, sends the worker's skipped
-result itself. Anything else (a true or failing condition, a warning, a loop, delegate_to) goes to a worker
-unchanged.
+result itself. Anything else (a true or failing condition, a warning, a loop, delegate_to) goes on as usual.
+
+The same holds for the actions that never touch the node (CONTROLLER_ACTIONS: their plugins declare
+_requires_connection = False), such as the argument validation Ansible adds to every role, once per host:
+the main process runs Ansible's own TaskExecutor for them on a copy of the task, as the worker would on its
+copy, and sends its result through the same queue. CLUSTERBOOT_CONTROLLER_ACTIONS=off forks workers for them
+as Ansible does (an escape hatch, and the benchmark's lever).
 
 The base is Ansible's `linear`, or the strategy named by CLUSTERBOOT_STRATEGY_BASE (`mitogen_linear`, set by
 clusterboot's runner when Mitogen is installed; its folder must then be in ANSIBLE_STRATEGY_PLUGINS too).
@@ -17,36 +23,65 @@ from __future__ import annotations
 import os
 import typing as t
 
-from ansible._internal import _display_utils
+from ansible._internal import _display_utils, _task
 from ansible._internal._templating._engine import TemplateEngine
+from ansible.executor.task_executor import TaskExecutor
 from ansible.executor.task_result import _RawTaskResult
+from ansible.plugins import loader as plugin_loader
 from ansible.plugins.loader import strategy_loader
 
 DOCUMENTATION = """
     name: clusterboot_linear
-    short_description: linear, with tasks whose condition is false skipped in the controller
+    short_description: linear, forking no worker for a false condition or a controller-only action
     description:
         - Ansible's linear strategy (or CLUSTERBOOT_STRATEGY_BASE's) that reports a task-host whose C(when) is false
-          as skipped without forking a worker for it.
+          as skipped, and runs set_fact, debug, assert, fail and validate_argument_spec, without forking a worker.
     author: clusterboot
 """
+
+# Actions whose plugins never use the connection and whose results the strategy only records (not include,
+# add_host or group_by, which it interprets).
+CONTROLLER_ACTIONS = frozenset(f"{prefix}{name}" for prefix in ("", "ansible.builtin.", "ansible.legacy.")
+                               for name in ("validate_argument_spec", "set_fact", "debug", "assert", "fail"))
 
 Base = strategy_loader.get(os.environ.get("CLUSTERBOOT_STRATEGY_BASE", "linear"), class_only=True)
 
 
 class StrategyModule(Base):  # type: ignore[misc,valid-type]
     def _queue_task(self, host, task, task_vars, play_context):
-        result = self._skipped_in_controller(host, task, task_vars, play_context)
-        if result is None:
+        skipped = self._skipped_in_controller(host, task, task_vars, play_context)
+        if skipped is None and not self._runs_in_controller(task):
             return super()._queue_task(host, task, task_vars, play_context)
-        # What _queue_task and the worker would have done, minus the fork: the result goes through the same queue.
+        # What _queue_task and a worker would have done, minus the fork; the result goes through the workers'
+        # queue to the same results thread.
         self._queued_task_cache[(host.name, task._uuid)] = {
             "host": host, "task": task, "task_vars": task_vars, "play_context": play_context}
         self._tqm.send_callback("v2_runner_on_start", host, task)
-        self._final_q.send_task_result(
-            _RawTaskResult(host=host, task=task, return_data=result, task_fields=task.dump_attrs()))
         self._pending_results += 1
+        if skipped is None:
+            self._run_in_controller(host, task, task_vars, play_context)
+        else:
+            self._final_q.send_task_result(
+                _RawTaskResult(host=host, task=task, return_data=skipped, task_fields=task.dump_attrs()))
         return None
+
+    @staticmethod
+    def _runs_in_controller(task) -> bool:
+        """A controller-only action that cannot hold the main process up (no retries, delay or timeout)."""
+        return (task.action in CONTROLLER_ACTIONS and not task.delegate_to and not task.async_val
+                and not task.until and task.retries is None and not task.timeout
+                and os.environ.get("CLUSTERBOOT_CONTROLLER_ACTIONS", "on") != "off")
+
+    def _run_in_controller(self, host, task, task_vars, play_context) -> None:
+        """WorkerProcess._run without the fork: TaskExecutor mutates its task and variables, so it gets copies."""
+        copy = task.copy(exclude_parent=True, exclude_tasks=True)
+        copy._parent = task._parent
+        executor = TaskExecutor(host, copy, task_vars.copy(), play_context, self._loader,
+                                plugin_loader.get_plugin_loader_namespace(), self._final_q, self._variable_manager)
+        with _task.TaskContext(copy):
+            result = executor.run()
+        self._final_q.send_task_result(
+            _RawTaskResult(host=host, task=copy, return_data=result, task_fields=copy.dump_attrs()))
 
     def _skipped_in_controller(self, host, task, task_vars, play_context) -> dict[str, t.Any] | None:
         """The worker's result for a task whose condition is false (TaskExecutor._execute_internal), or None."""
