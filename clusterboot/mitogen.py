@@ -4,7 +4,8 @@ Mitogen is installed, on Ansible's own linear strategy otherwise.
 Mitogen keeps one Python interpreter per node for the whole run instead of starting one per task,
 which is where a no-op run on many nodes spends its CPU. It is optional: `auto` falls back to
 Ansible's own linear strategy when the `mitogen` package is absent. clusterboot_linear
-(plugins/strategy) skips a task whose condition is false without forking a worker; ansible.cfg names it.
+(plugins/strategy) skips a task whose condition is false, and runs a controller-only action, without forking
+a worker; ansible.cfg names it.
 """
 
 from __future__ import annotations
