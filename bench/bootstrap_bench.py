@@ -232,7 +232,7 @@ def subset_inventory(cfg: lab.LabConfig, nodes: int) -> Path:
 
 def base_strategy_env() -> dict[str, str]:
     """The strategy clusterboot_linear builds on, chosen directly: false conditions skipped in forked workers."""
-    return {"ANSIBLE_STRATEGY": "mitogen_linear" if mitogen.strategy_plugins() else "linear"}
+    return {"ANSIBLE_STRATEGY": mitogen.strategy_env("auto").get("CLUSTERBOOT_STRATEGY_BASE", "linear")}
 
 
 def levers(cfg: lab.LabConfig, phase: str, shards: int | None, wheels: bool,
@@ -293,7 +293,9 @@ def shardable_share(folder: Path) -> float:
         event = json.loads(f.read_text())
         if event.get("event") in RESULTS:
             counts[event.get("event_data", {}).get("play") in shardable] += 1
-    return counts[True] / max(1, counts[True] + counts[False])
+    if not counts[True] + counts[False]:  # a share of 0 would silently project no gain from shards
+        raise SystemExit(f"--project: no task results under {folder}: the levers run's artifacts folder is needed")
+    return counts[True] / (counts[True] + counts[False])
 
 
 def levers_rows(saved: dict | list) -> list[dict]:
@@ -303,8 +305,11 @@ def levers_rows(saved: dict | list) -> list[dict]:
 
 def noop_row(rows: list[dict]) -> dict:
     """A levers run's `--phase` no-op with false conditions skipped in the main process (--controller-skip)."""
-    return next(r for r in rows if r["lever"] == "controller skip" and r["setting"] == "in the main process"
-                and r["phase"].startswith("--phase"))
+    row = next((r for r in rows if r["lever"] == "controller skip" and r["setting"] == "in the main process"
+                and r["phase"].startswith("--phase")), None)
+    if row is None:  # levers files from before --controller-skip (the README's older projections)
+        raise SystemExit("--project: this levers JSON has no `--levers PHASE --controller-skip` row, which the model needs")
+    return row
 
 
 def project(rows: list[dict], nodes: int, cores: int, small: list[dict] | None = None) -> dict:
