@@ -66,6 +66,15 @@ PLAYBOOK = """\
         msg: "{{ item }}"
       loop: [1, 2]
       when: item > 1
+    - name: A loop whose condition is false for every item, without naming the item
+      ansible.builtin.command: /bin/true
+      loop: [1, 2]
+      register: looped
+      when: inventory_hostname is evaluated_in(record ~ '-loop')
+    - name: A loop over an empty list
+      ansible.builtin.command: /bin/true
+      loop: []
+      register: empty_loop
     - name: An include under a false condition
       ansible.builtin.include_tasks: included.yml
       when: inventory_hostname == 'nobody'
@@ -81,7 +90,7 @@ PLAYBOOK = """\
       ignore_errors: true
     - name: Show what was registered
       ansible.builtin.debug:
-        msg: "REGISTERED {{ inventory_hostname }} {{ [one_host, asserted, templated, doubled] | to_json }}"
+        msg: "REGISTERED {{ inventory_hostname }} {{ [one_host, asserted, templated, doubled, looped, empty_loop] | to_json }}"
     - name: A role whose arguments are validated (h1's count is not a number)
       ansible.builtin.include_role:
         name: counted
@@ -104,8 +113,10 @@ INCLUDED = """\
 """
 
 
-def run(tmp_path: Path, strategy: str, env: dict[str, str] | None = None) -> tuple[int, str, list[int], list[int]]:
-    """rc, output, [main pid, pids that evaluated the `when`], pids that templated the set_fact."""
+def run(tmp_path: Path, strategy: str, env: dict[str, str] | None = None
+        ) -> tuple[int, str, list[int], list[int], set[int]]:
+    """rc, output, [main pid, pids that evaluated the `when`], pids that templated the set_fact, pids that
+    evaluated the loop's condition."""
     record = tmp_path / f"record-{strategy}"
     proc = subprocess.Popen(
         [str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts.yml"), "-e", f"record={record}",
@@ -120,7 +131,8 @@ def run(tmp_path: Path, strategy: str, env: dict[str, str] | None = None) -> tup
     def pids(path: Path) -> list[int]:
         return [int(line) for line in path.read_text().split()] if path.exists() else []
 
-    return proc.returncode, out, [proc.pid] + pids(record), pids(Path(f"{record}-action"))
+    return (proc.returncode, out, [proc.pid] + pids(record), pids(Path(f"{record}-action")),
+            set(pids(Path(f"{record}-loop"))))
 
 
 def outcome(out: str) -> tuple[list[str], list[str], list[str]]:
@@ -156,8 +168,8 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_false_conditions_and_controller_actions_run_in_the_main_process_with_linears_results(project: Path):
-    rc_linear, out_linear, (_, *linear_pids), linear_action_pids = run(project, "linear")
-    rc_ours, out_ours, (main_pid, *our_pids), our_action_pids = run(project, "clusterboot_linear")
+    rc_linear, out_linear, (_, *linear_pids), linear_action_pids, linear_loop_pids = run(project, "linear")
+    rc_ours, out_ours, (main_pid, *our_pids), our_action_pids, our_loop_pids = run(project, "clusterboot_linear")
     assert rc_linear == rc_ours == 2, out_ours  # h1's role arguments
     statuses, registered, recap = outcome(out_ours)
     assert (statuses, registered, recap) == outcome(out_linear)
@@ -167,8 +179,13 @@ def test_false_conditions_and_controller_actions_run_in_the_main_process_with_li
     assert "[An assert that fails on one host, ignored] fatal h2" in statuses
     assert "[counted : Validating arguments against arg spec 'main' - A role with one typed argument] fatal h1" in statuses
     assert "[counted : Counted] ok h2" in statuses
+    assert "[A loop whose condition is false for every item, without naming the item] skipping h0" in statuses
+    assert "[A loop over an empty list] skipping h1" in statuses
+    assert "[A false loop condition is per item] ok h2" in statuses
     assert len(registered) == 3 and any('"skipped": true' in r for r in registered)
-    assert any(r.endswith("false, 4]") and '"failed": true' in r for r in registered)
+    assert all('"msg": "All items skipped"' in r and '"skipped_reason": "No items in the list"' in r
+               for r in registered)
+    assert any("false, 4, {" in r and '"failed": true' in r for r in registered)
     assert any(line.startswith("h1 ") and "failed=1" in line for line in recap)
     assert any(line.startswith("h2 ") and "ignored=2" in line for line in recap)
     # linear forked a worker per host to find the condition false; ours evaluated it in ansible-playbook itself
@@ -176,21 +193,23 @@ def test_false_conditions_and_controller_actions_run_in_the_main_process_with_li
     assert our_pids == [main_pid] * 3
     assert len(linear_action_pids) == 3 and main_pid not in linear_action_pids
     assert our_action_pids == [main_pid] * 3
+    assert len(linear_loop_pids) == 3 and main_pid not in linear_loop_pids
+    assert our_loop_pids == {main_pid}
 
 
 @pytest.mark.skipif(mitogen.strategy_plugins() is None, reason="Mitogen is not installed")
 def test_on_mitogen_the_skip_is_the_same(project: Path):
     env = mitogen.strategy_env("on")
-    rc_base, out_base, _, _ = run(project, "mitogen_linear", env)
-    rc_ours, out_ours, (main_pid, *our_pids), our_action_pids = run(project, "clusterboot_linear", env)
+    rc_base, out_base, *_ = run(project, "mitogen_linear", env)
+    rc_ours, out_ours, (main_pid, *our_pids), our_action_pids, our_loop_pids = run(project, "clusterboot_linear", env)
     assert rc_base == rc_ours == 2, out_ours
     assert outcome(out_ours) == outcome(out_base)
-    assert our_pids == our_action_pids == [main_pid] * 3
+    assert our_pids == our_action_pids == [main_pid] * 3 and our_loop_pids == {main_pid}
 
 
 def test_controller_actions_off_forks_workers_for_them_and_still_skips_in_the_main_process(project: Path):
-    rc, out, (main_pid, *condition_pids), action_pids = run(
+    rc, out, (main_pid, *condition_pids), action_pids, loop_pids = run(
         project, "clusterboot_linear", {"CLUSTERBOOT_CONTROLLER_ACTIONS": "off"})
     assert rc == 2, out
-    assert condition_pids == [main_pid] * 3
+    assert condition_pids == [main_pid] * 3 and loop_pids == {main_pid}
     assert len(action_pids) == 3 and main_pid not in action_pids

@@ -6,7 +6,9 @@ Ansible forks one worker process per task and host, even when the worker's first
 task-host (the kernel copying the main process's memory map), and a no-op rerun of the nodes phase skips about
 2,000 task-hosts on 100 nodes. This strategy evaluates the condition in the main process the way the worker
 would (same variables, same connection "magic" variables) and, when it is false, sends the worker's skipped
-result itself. Anything else (a true or failing condition, a warning, a loop, delegate_to) goes on as usual.
+result itself. A loop whose condition is false for every item, or whose list is empty, is skipped the same way:
+the main process runs Ansible's own TaskExecutor on it, which finds every item skipped without a connection.
+Anything else (a true or failing condition, a warning, delegate_to, a `with_` lookup) goes on as usual.
 
 The same holds for the actions that never touch the node (CONTROLLER_ACTIONS: their plugins declare
 _requires_connection = False), such as the argument validation Ansible adds to every role, once per host:
@@ -50,7 +52,8 @@ Base = strategy_loader.get(os.environ.get("CLUSTERBOOT_STRATEGY_BASE", "linear")
 class StrategyModule(Base):  # type: ignore[misc,valid-type]
     def _queue_task(self, host, task, task_vars, play_context):
         skipped = self._skipped_in_controller(host, task, task_vars, play_context)
-        if skipped is None and not self._runs_in_controller(task):
+        if skipped is None and not (self._runs_in_controller(task)
+                                    or self._loop_skipped_in_controller(host, task, task_vars, play_context)):
             return super()._queue_task(host, task, task_vars, play_context)
         # What _queue_task and a worker would have done, minus the fork; the result goes through the workers'
         # queue to the same results thread.
@@ -83,10 +86,31 @@ class StrategyModule(Base):  # type: ignore[misc,valid-type]
         self._final_q.send_task_result(
             _RawTaskResult(host=host, task=copy, return_data=result, task_fields=copy.dump_attrs()))
 
+    def _loop_skipped_in_controller(self, host, task, task_vars, play_context) -> bool:
+        """A `loop` whose list is empty, or whose condition is false for each item with the item's variables
+        (TaskExecutor._run_loop's, without loop_control's extras): its TaskExecutor never connects to the node."""
+        control = task.loop_control
+        if (task.loop is None or task.loop_with or task.delegate_to is not None
+                or (control and (control.loop_var != "item" or control.index_var or control.extended))):
+            return False
+        try:
+            items = TemplateEngine(loader=self._loader, variables=task_vars).template(task.loop)
+        except Exception:  # the worker templates it again and reports the error as usual
+            return False
+        return isinstance(items, list) and all(
+            self._condition_false(host, task, task_vars | {"item": item, "ansible_loop_var": "item"}, play_context)
+            for item in items)
+
     def _skipped_in_controller(self, host, task, task_vars, play_context) -> dict[str, t.Any] | None:
         """The worker's result for a task whose condition is false (TaskExecutor._execute_internal), or None."""
-        if not task.when or task.loop is not None or task.loop_with or task.delegate_to is not None:
-            return None  # a loop's condition is per item; delegation changes the variables
+        if task.loop is not None or task.loop_with:
+            return None  # a loop's condition is per item
+        return self._condition_false(host, task, task_vars, play_context)
+
+    def _condition_false(self, host, task, task_vars, play_context) -> dict[str, t.Any] | None:
+        """The skipped result when the task's `when` is false with these variables, else None."""
+        if not task.when or task.delegate_to is not None:
+            return None  # delegation changes the variables
         try:
             templar = TemplateEngine(loader=self._loader, variables=task_vars)
             condition_vars = task_vars.copy()
