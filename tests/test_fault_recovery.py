@@ -182,7 +182,7 @@ def test_a_config_written_by_a_run_that_died_is_applied_by_the_next_run(fault_la
         lines = []
         for line in run.stdout:
             lines.append(line)
-            if line.strip() == "task: Keep Docker running its current daemon.json":  # daemon.json is written
+            if line.strip() == "task: Keep containerd and Docker running their current config":  # daemon.json is written
                 os.killpg(run.pid, signal.SIGKILL)
                 break
         run.wait(timeout=60)
