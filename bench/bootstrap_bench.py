@@ -158,6 +158,7 @@ def measure_sharded(cfg: lab.LabConfig, args: list[str], inventory: Path | None 
         "controller_ms_per_task_host": round(1000 * controller / executions, 1) if executions else None,
         "node_ms_per_task_host": round(1000 * nodes / executions, 1) if executions else None,
         "processes": sorted(processes, key=lambda p: p["folder"]),
+        "shardable_share": shardable_share([Path(folder) for folder in folders.values()]),
     }
 
 
@@ -285,17 +286,18 @@ def levers_table(rows: list[dict]) -> str:
 FIXED_MAIN_CPU_S = 1.3
 
 
-def shardable_share(folder: Path) -> float:
-    """The share of one run's task-host executions that are in plays declared shardable, from its events."""
+def shardable_share(folders: list[Path]) -> float | None:
+    """The share of a run's task-host executions (over all its processes) that are in plays declared shardable,
+    from its events; None without any task result."""
     shardable = {p.name for p in playbook_map.read_plays(PROJECT / "playbooks" / "site.yml") if p.shardable}
     counts = {True: 0, False: 0}
-    for f in folder.glob("artifacts/run/job_events/*.json"):
-        event = json.loads(f.read_text())
-        if event.get("event") in RESULTS:
-            counts[event.get("event_data", {}).get("play") in shardable] += 1
-    if not counts[True] + counts[False]:  # a share of 0 would silently project no gain from shards
-        raise SystemExit(f"--project: no task results under {folder}: the levers run's artifacts folder is needed")
-    return counts[True] / (counts[True] + counts[False])
+    for folder in folders:
+        for f in folder.glob("artifacts/run/job_events/*.json"):
+            event = json.loads(f.read_text())
+            if event.get("event") in RESULTS:
+                counts[event.get("event_data", {}).get("play") in shardable] += 1
+    total = counts[True] + counts[False]
+    return round(counts[True] / total, 3) if total else None
 
 
 def levers_rows(saved: dict | list) -> list[dict]:
@@ -334,7 +336,12 @@ def project(rows: list[dict], nodes: int, cores: int, small: list[dict] | None =
     worker_ms = 1000 * (row["controller_cpu_s"] - row["main_cpu_s"]) / row["task_hosts"]
     node_ms = row["node_ms_per_task_host"]
     per_node = row["task_hosts"] / lab_nodes
-    share = shardable_share(PROJECT / ".artifacts" / row["processes"][0]["folder"])
+    # A row carries it since 2026-11-27's last bench; older ones are counted from the run's folders, if still there.
+    share = row.get("shardable_share")
+    share = share if share is not None else shardable_share(
+        [PROJECT / ".artifacts" / process["folder"] for process in row["processes"]])
+    if share is None:  # a share of 0 would silently project no gain from shards
+        raise SystemExit("--project: the row has no shardable_share and its run's artifacts folders are gone")
     task_hosts = per_node * nodes
     controller = (main_ms + worker_ms) * task_hosts / 1000 / cores
     node = node_ms * per_node / 1000
@@ -349,7 +356,7 @@ def project(rows: list[dict], nodes: int, cores: int, small: list[dict] | None =
 
     return {"measured_on_nodes": lab_nodes, "main_ms_per_task_host": round(main_ms, 1),
             "worker_ms_per_task_host": round(worker_ms, 1), "node_ms_per_task_host": node_ms,
-            "task_hosts_per_node": round(per_node, 1), "shardable_share": round(share, 3),
+            "task_hosts_per_node": round(per_node, 1), "shardable_share": share,
             "nodes": nodes, "cores": cores, "controller_cpu_floor_s": round(controller, 1),
             "node_cpu_per_node_s": round(node, 1), "latency_s_per_task": round(latency, 3),
             "latency_from_nodes": small_row["nodes"] if small_row else None, "projected_noop_s_one_process": wall(1),
