@@ -30,7 +30,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 PYTHON = sys.executable
 # Ansible's default settings (forks 5, linear strategy, no pipelining, no fact cache), plus what the playbooks
-# cannot run without: the project's roles, modules, action and vars plugins (host_group_vars plus the settings' defaults).
+# cannot run without: the project's roles, modules, action and vars plugins (host_group_vars plus the settings'
+# defaults).
 STOCK_CFG = ("[defaults]\nroles_path = {project}/roles\nlibrary = {project}/plugins/modules\n"
              "action_plugins = {project}/plugins/action\n"
              "vars_plugins = {project}/plugins/vars\nvars_plugins_enabled = cluster_defaults\n")
