@@ -147,3 +147,12 @@ def test_a_file_whose_folder_is_missing_fails_naming_it(project: Path):
     assert rc != 0 and result["failed"]
     assert f"its folder {project}/out/by-config-files/sub does not exist" in result["msg"]
     assert not (project / "out" / "by-config-files").exists() and not (project / "out" / "elsewhere").exists()
+
+
+def test_a_missing_template_fails_naming_the_file_before_anything_is_written(project: Path):
+    (project / "roles" / "files" / "templates" / "hosts.toml.j2").rename(project / "elsewhere.j2")
+    rc, result = converge(project)
+    assert rc != 0 and result["failed"]
+    assert result["msg"].startswith(f"{project}/out/by-config-files/sub/one:5000.toml: ")
+    assert "hosts.toml.j2" in result["msg"]
+    assert not (project / "out" / "by-config-files").exists()

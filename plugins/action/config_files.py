@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from ansible._internal._templating import _template_vars
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 
@@ -54,7 +54,7 @@ class ActionModule(ActionBase):
             return spec["content"]
         try:
             source = self._find_needle("templates", spec["template"])
-        except Exception as error:
+        except AnsibleError as error:
             raise AnsibleActionFail(f"{spec['dest']}: {error}") from error
         # Includes and imports inside the template are looked for as the template action looks for them.
         searchpath = [*task_vars.get("ansible_search_path", []), self._loader._basedir, os.path.dirname(source)]
