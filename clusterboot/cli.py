@@ -191,10 +191,12 @@ def _run_site(args: argparse.Namespace) -> int:
     site = PROJECT_DIR / "playbooks" / ("external.yml" if inventory.is_external(hostvars) else "site.yml")
     plays = playbook_map.read_plays(site)
     tags = playbook_map.tags_for(plays, args.role, args.phase) + [t for t in args.tags.split(",") if t]
+    playbook = playbook_map.playbook_for(plays, site, args.role, args.phase)
+    skip_tags = (playbook_map.skip_tags_for(plays, playbook, args.role, PROJECT_DIR / "roles")
+                 + [t for t in args.skip_tags.split(",") if t])
     request = runner.RunRequest(
-        inventory=path, playbook=playbook_map.playbook_for(plays, site, args.role, args.phase),
-        label=args.role or args.phase or "site", tags=tags,
-        skip_tags=[t for t in args.skip_tags.split(",") if t], limit=args.limit, check=args.check, diff=args.diff,
+        inventory=path, playbook=playbook, label=args.role or args.phase or "site", tags=tags,
+        skip_tags=skip_tags, limit=args.limit, check=args.check, diff=args.diff,
         forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen,
         become_password=_become_password() if args.ask_become_pass else None,
         # Known here once; as a role default it would start a Python per host each time it is read.

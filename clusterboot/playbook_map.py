@@ -71,6 +71,20 @@ def tags_for(plays: list[PlayInfo], role: str | None, phase: str | None) -> list
     return []
 
 
+def skip_tags_for(plays: list[PlayInfo], playbook: Path, role: str | None, roles_dir: Path) -> list[str]:
+    """For --role: the other roles of its playbook file, so their argument validations (Ansible tags them
+    `always`: 1-2 s per role on 100 nodes) are skipped too. A role with tasks of its own under `always`
+    (preflight's inventory checks) is kept: every run is meant to start with them."""
+    if role is None:
+        return []
+    others = dict.fromkeys(r for p in plays if p.source == playbook for r in p.roles if r != role)
+    return [r for r in others if not _runs_always(roles_dir / r / "tasks" / "main.yml")]
+
+
+def _runs_always(tasks_file: Path) -> bool:
+    return any("always" in (task.get("tags") or []) for task in yaml.safe_load(tasks_file.read_text()) or [])
+
+
 def playbook_for(plays: list[PlayInfo], site: Path, role: str | None, phase: str | None) -> Path:
     """The smallest playbook file that holds the selection, so no other file's plays are even visited.
 

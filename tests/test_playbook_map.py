@@ -89,3 +89,13 @@ def test_unknown_role_lists_the_known_ones(plays):
 def test_unknown_phase_lists_the_known_ones(plays):
     with pytest.raises(UserError, match="unknown phase 'network'; phases in site.yml: nodes, kubernetes, spark"):
         playbook_map.tags_for(plays, None, "network")
+
+
+def test_a_role_rerun_skips_the_other_roles_of_its_file_but_not_the_inventory_checks(plays):
+    """Their argument validations run under `always`; preflight's inventory checks must still run."""
+    nodes = PLAYBOOKS / "nodes.yml"
+    roles_dir = PLAYBOOKS.parent / "roles"
+    assert playbook_map.skip_tags_for(plays, nodes, "container_runtime", roles_dir) == [
+        "package_cache", "base", "registry"]
+    assert "preflight" not in playbook_map.skip_tags_for(plays, nodes, "base", roles_dir)
+    assert playbook_map.skip_tags_for(plays, nodes, None, roles_dir) == []
