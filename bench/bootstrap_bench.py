@@ -239,20 +239,26 @@ def base_strategy_env() -> dict[str, str]:
 
 
 def levers(cfg: lab.LabConfig, phase: str, shards: int | None, wheels: bool,
-           facts_sizes: list[int], controller_skip: bool = False) -> Iterator[dict]:
+           facts_sizes: list[int], controller_skip: bool = False, template_cache: bool = False) -> Iterator[dict]:
     """Each lever off and on in one run, on a converged lab, one row per run as it ends: with
     `controller_skip`, no-op reruns of `phase` and of `--role container_runtime` with false conditions skipped
     and controller-only actions run in forked workers (the base strategy), with only the skips in the main
     process (clusterboot_linear, CLUSTERBOOT_CONTROLLER_ACTIONS=off), and with both there; no-op reruns of
     `phase`, one process vs shards; for each of `facts_sizes`, facts also as top-level variables (Ansible's
     default) vs only under ansible_facts (the project's ansible.cfg), on that many of the lab's nodes; with
-    `wheels`, the standalone nodes' pyspark from the controller vs from inside the cluster."""
+    `wheels`, the standalone nodes' pyspark from the controller vs from inside the cluster; with `template_cache`,
+    no-op reruns of `phase` and of `--role container_runtime` with each template compiled every time it is
+    templated (Ansible's way, CLUSTERBOOT_TEMPLATE_CACHE=off) vs once per process, before the workers fork."""
     settings = (("in workers", base_strategy_env()),
                 ("skips in the main process", {"CLUSTERBOOT_CONTROLLER_ACTIONS": "off"}),
                 ("in the main process", {}))
     for run in ((["--phase", phase], ["--role", "container_runtime"]) if controller_skip else ()):
         for label, env in settings:
             yield {"lever": "controller skip", "setting": label, "phase": " ".join(run),
+                   **measure_sharded(cfg, run, env=env)}
+    for run in ((["--phase", phase], ["--role", "container_runtime"]) if template_cache else ()):
+        for label, env in (("compiled each time", {"CLUSTERBOOT_TEMPLATE_CACHE": "off"}), ("compiled once", {})):
+            yield {"lever": "template cache", "setting": label, "phase": " ".join(run),
                    **measure_sharded(cfg, run, env=env)}
     for label, extra in (("shards 1", ["--shards", "1"]), (f"shards {shards}", ["--shards", str(shards)])) if shards else ():
         yield {"lever": "shards", "setting": label, "phase": phase, **measure_sharded(cfg, ["--phase", phase, *extra])}
@@ -478,6 +484,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--controller-skip", action="store_true",
                         help="with --levers: false conditions skipped and controller-only actions run in forked "
                              "workers vs in the main process, for PHASE and --role container_runtime")
+    parser.add_argument("--template-cache", action="store_true",
+                        help="with --levers: templates compiled each time vs once per process, for PHASE and "
+                             "--role container_runtime")
     parser.add_argument("--wheels", action="store_true",
                         help="with --levers: also the wheel source (needs the spark phase converged once)")
     parser.add_argument("--lab", default="shard", help="with --levers: the lab's name")
@@ -507,7 +516,8 @@ def main(argv: list[str]) -> int:
         for name in args.reruns or []:
             reruns[name] = rerun(cfg, name, ["--phase", "nodes"], tmp)
             save()
-        for row in levers(cfg, args.levers, args.shards, args.wheels, args.facts, args.controller_skip):
+        for row in levers(cfg, args.levers, args.shards, args.wheels, args.facts, args.controller_skip,
+                          args.template_cache):
             rows.append(row)
             save()
         print(json.dumps(reruns, indent=2))

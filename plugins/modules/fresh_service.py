@@ -29,9 +29,8 @@ description:
   - Idempotent, and supports check mode.
 options:
   name:
-    description: The systemd unit.
+    description: The systemd unit. Give O(name) with O(paths), O(enabled) and O(start), or O(units).
     type: str
-    required: true
   paths:
     description: Files or directories the service reads at start. Missing paths are ignored.
     type: list
@@ -46,6 +45,12 @@ options:
       kubeadm starts); it is still restarted after its files change once it runs.
     type: bool
     default: true
+  units:
+    description: Several units handled in order in one call (one remote call per node instead of one per unit),
+      each with its own O(name), O(paths), O(enabled) and O(start). A failed unit fails the call; later units
+      are left as they were.
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -53,23 +58,34 @@ EXAMPLES = r"""
   fresh_service:
     name: containerd
     paths: [/etc/containerd/config.toml]
+
+- name: Keep containerd, then Docker, running their current config (one call per node)
+  fresh_service:
+    units:
+      - {name: containerd, paths: [/etc/containerd/config.toml]}
+      - {name: docker, paths: [/etc/docker/daemon.json]}
 """
 
 RETURN = r"""
+units:
+  description: With O(units), each unit's O(name) with its own RV(actions), RV(newer) and RV(auto_restarted).
+  type: list
+  elements: dict
+  returned: when O(units) is given
 actions:
   description: What was done, in order (daemon-reload, enable, start, restart).
   type: list
   elements: str
-  returned: always
+  returned: when O(name) is given
 newer:
   description: The paths modified after the service last started.
   type: list
   elements: str
-  returned: always
+  returned: when O(name) is given
 auto_restarted:
   description: The start or restart failed, and the unit came up on systemd's own automatic restart (its Restart=).
   type: bool
-  returned: always
+  returned: when O(name) is given
 """
 
 PROPERTIES = "ActiveState,ActiveEnterTimestampMonotonic,NeedDaemonReload,UnitFileState,FragmentPath,DropInPaths"
@@ -101,22 +117,38 @@ def not_loaded(props: dict[str, str], files: list[str]) -> list[str]:
             and f.endswith((".service", ".conf")) and f not in loaded]
 
 
+UNIT_OPTIONS = {"paths": {"type": "list", "elements": "path", "default": []},
+                "enabled": {"type": "bool", "default": True},
+                "start": {"type": "bool", "default": True}}
+
+
 def main() -> None:
-    module = AnsibleModule(argument_spec={"name": {"type": "str", "required": True},
-                                          "paths": {"type": "list", "elements": "path", "default": []},
-                                          "enabled": {"type": "bool", "default": True},
-                                          "start": {"type": "bool", "default": True}},
+    module = AnsibleModule(argument_spec={"name": {"type": "str"}, **UNIT_OPTIONS,
+                                          "units": {"type": "list", "elements": "dict",
+                                                    "options": {"name": {"type": "str", "required": True},
+                                                                **UNIT_OPTIONS}}},
+                           mutually_exclusive=[("name", "units")], required_one_of=[("name", "units")],
                            supports_check_mode=True)
-    name = module.params["name"]
     systemctl = module.get_bin_path("systemctl", required=True)
+    if module.params["units"] is None:
+        result = keep_fresh(module, systemctl, module.params)
+        module.exit_json(changed=bool(result["actions"]), **result)
+    # In order, in one call: containerd before docker, which dials it.
+    results = [{"name": unit["name"], **keep_fresh(module, systemctl, unit)} for unit in module.params["units"]]
+    module.exit_json(changed=any(r["actions"] for r in results), units=results)
+
+
+def keep_fresh(module: AnsibleModule, systemctl: str, unit: dict) -> dict:
+    """Reload, enable, start or restart one unit as its options ask; fails the module when it does not come up."""
+    name = unit["name"]
 
     def journal_tail() -> str:
         """The unit's own last words, so a failed start says why without a second command: systemd's lines
         about the unit (Starting, Failed to start, status=1/FAILURE) are left out, they only repeat that it failed."""
         _rc, out, _err = module.run_command(["journalctl", "-u", name, "-n", "60", "--no-pager", "-o", "cat"])
-        unit = name if "." in name else f"{name}.service"
+        unit_file = name if "." in name else f"{name}.service"
         own = [line.strip() for line in out.splitlines() if line.strip() and not line.startswith(
-            (f"{unit}:", "Starting ", "Started ", "Stopping ", "Stopped ", "Failed to start "))]
+            (f"{unit_file}:", "Starting ", "Started ", "Stopping ", "Stopped ", "Failed to start "))]
         return " | ".join(own[-JOURNAL_LINES:])
 
     def systemctl_run(*args: str) -> str:
@@ -156,19 +188,19 @@ def main() -> None:
     auto_restarted: list[str] = []
     props = show(PROPERTIES)
     actions, newer = [], []
-    files = [p for path in module.params["paths"] for p, _ in mtimes(path) if not os.path.isdir(p)]
+    files = [p for path in unit["paths"] for p, _ in mtimes(path) if not os.path.isdir(p)]
     if props.get("NeedDaemonReload") == "yes" or not_loaded(props, files):
         actions.append("daemon-reload")
-    if module.params["enabled"] and props.get("UnitFileState") not in ("enabled", "static", "enabled-runtime",
-                                                                          "alias", "indirect", "generated"):
+    if unit["enabled"] and props.get("UnitFileState") not in ("enabled", "static", "enabled-runtime",
+                                                               "alias", "indirect", "generated"):
         actions.append("enable")
     if props.get("ActiveState") != "active":
-        if module.params["start"]:
+        if unit["start"]:
             actions.append("start")  # a start reads the current files
     else:
         # systemd's monotonic microseconds since boot, moved onto the wall clock that file times use.
         since = time.time() - time.monotonic() + int(props["ActiveEnterTimestampMonotonic"]) / 1e6
-        newer = sorted(p for path in module.params["paths"] for p, mtime in mtimes(path) if mtime > since)
+        newer = sorted(p for path in unit["paths"] for p, mtime in mtimes(path) if mtime > since)
         if newer:
             actions.append("restart")
     if not module.check_mode:
@@ -180,7 +212,7 @@ def main() -> None:
                 module.fail_json(msg=f"{name} is {after.get('ActiveState')} after systemctl {actions[-1]} "
                                      f"(condition met: {after.get('ConditionResult')}, result: {after.get('Result')}); "
                                      f"its journal ends: {journal_tail() or '(nothing)'}", actions=actions, newer=newer)
-    module.exit_json(changed=bool(actions), actions=actions, newer=newer, auto_restarted=bool(auto_restarted))
+    return {"actions": actions, "newer": newer, "auto_restarted": bool(auto_restarted)}
 
 
 if __name__ == "__main__":

@@ -16,6 +16,12 @@ the main process runs Ansible's own TaskExecutor for them on a copy of the task,
 copy, and sends its result through the same queue. CLUSTERBOOT_CONTROLLER_ACTIONS=off forks workers for them
 as Ansible does (an escape hatch, and the benchmark's lever).
 
+Jinja compiles a template string to Python code each time Ansible templates it, and Ansible keeps no compiled
+template: 3-4 ms a template, per task-host, in the main process (conditions, loops) and again in every forked
+worker (the module's arguments). This plugin keeps the code per process, keyed by the source and every setting
+the compiler reads, and compiles a task's argument templates in the main process before forking its workers, so
+each worker inherits them. CLUSTERBOOT_TEMPLATE_CACHE=off compiles each time, as Ansible does.
+
 The base is Ansible's `linear`, or the strategy named by CLUSTERBOOT_STRATEGY_BASE (`mitogen_linear`, set by
 clusterboot's runner when Mitogen is installed; its folder must then be in ANSIBLE_STRATEGY_PLUGINS too).
 """
@@ -23,11 +29,18 @@ clusterboot's runner when Mitogen is installed; its folder must then be in ANSIB
 from __future__ import annotations
 
 import os
+import types
 import typing as t
 
 from ansible._internal import _display_utils, _task
-from ansible._internal._templating._engine import TemplateEngine
+from ansible._internal._templating._engine import TemplateEngine, TemplateOptions
+from ansible._internal._templating._jinja_bits import (_TEMPLATE_OVERRIDE_FIELD_NAMES, AnsibleEnvironment,
+                                                       _TemplateCompileContext, is_possibly_template)
 from ansible.executor.task_executor import TaskExecutor
+from jinja2 import nodes
+from jinja2.environment import TemplateExpression
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.parser import Parser
 from ansible.executor.task_result import _RawTaskResult
 from ansible.plugins import loader as plugin_loader
 from ansible.plugins.loader import strategy_loader
@@ -46,6 +59,72 @@ DOCUMENTATION = """
 CONTROLLER_ACTIONS = frozenset(f"{prefix}{name}" for prefix in ("", "ansible.builtin.", "ansible.legacy.")
                                for name in ("validate_argument_spec", "set_fact", "debug", "assert", "fail"))
 
+TEMPLATE_CACHE = os.environ.get("CLUSTERBOOT_TEMPLATE_CACHE", "on") != "off"
+
+# Code objects by (kind, environment class, source, the lexer's settings, escape_backslashes): the generated code
+# depends on nothing else, and Template.from_code runs it in a fresh namespace for every use.
+_compiled: dict[tuple, types.CodeType] = {}
+_jinja_compile = AnsibleEnvironment.compile
+_jinja_compile_expression = AnsibleEnvironment.compile_expression
+
+
+def _key(env: AnsibleEnvironment, kind: str, source: str) -> tuple:
+    context = _TemplateCompileContext.current(optional=True)
+    return (kind, type(env), str(source), tuple(getattr(env, field) for field in _TEMPLATE_OVERRIDE_FIELD_NAMES),
+            context.escape_backslashes if context else None)
+
+
+def _compile_once(self, source, name=None, filename=None, raw=False, defer_init=False):
+    """Environment.compile, from the process's cache for a template string (not for a file a loader reads, nor
+    Ansible's template-debugging mode)."""
+    if (not isinstance(source, str) or name is not None or filename is not None or raw or defer_init
+            or self._debuggable_template_source):
+        return _jinja_compile(self, source, name, filename, raw, defer_init)
+    key = _key(self, "template", source)
+    code = _compiled.get(key)
+    if code is None:
+        code = _compiled[key] = _jinja_compile(self, source)
+    return code
+
+
+def _compile_expression_once(self, source, undefined_to_none=True):
+    """Environment.compile_expression (how Ansible evaluates every `when`) as Jinja 3.1 writes it, its code from
+    the process's cache."""
+    if self._debuggable_template_source:
+        return _jinja_compile_expression(self, source, undefined_to_none)
+    key = _key(self, "expression", source)
+    code = _compiled.get(key)
+    if code is None:
+        parser = Parser(self, source, state="variable")
+        try:
+            expression = parser.parse_expression()
+            if not parser.stream.eos:
+                raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno, None, None)
+            expression.set_environment(self)
+        except TemplateSyntaxError:
+            self.handle_exception(source=source)
+        body = [nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)]
+        code = _compiled[key] = _jinja_compile(self, nodes.Template(body, lineno=1))
+    return TemplateExpression(self.template_class.from_code(self, code, self.make_globals(None), None),
+                              undefined_to_none)
+
+
+if TEMPLATE_CACHE:
+    AnsibleEnvironment.compile = _compile_once
+    AnsibleEnvironment.compile_expression = _compile_expression_once
+
+
+def _template_strings(value) -> t.Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _template_strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _template_strings(item)
+
+
 Base = strategy_loader.get(os.environ.get("CLUSTERBOOT_STRATEGY_BASE", "linear"), class_only=True)
 
 
@@ -54,6 +133,7 @@ class StrategyModule(Base):  # type: ignore[misc,valid-type]
         skipped = self._skipped_in_controller(host, task, task_vars, play_context)
         if skipped is None and not (self._runs_in_controller(task)
                                     or self._loop_skipped_in_controller(host, task, task_vars, play_context)):
+            self._compile_templates(task, task_vars)
             return super()._queue_task(host, task, task_vars, play_context)
         # What _queue_task and a worker would have done, minus the fork; the result goes through the workers'
         # queue to the same results thread.
@@ -67,6 +147,23 @@ class StrategyModule(Base):  # type: ignore[misc,valid-type]
             self._final_q.send_task_result(
                 _RawTaskResult(host=host, task=task, return_data=skipped, task_fields=task.dump_attrs()))
         return None
+
+    def _compile_templates(self, task, task_vars) -> None:
+        """Before a task's first worker is forked: compile the templates its workers will (its arguments and
+        environment, and the variables they may read, which are templated lazily in the worker). Each task once;
+        a template compiled before costs a lookup. An error is left for the worker to report."""
+        compiled = self.__dict__.setdefault("_compiled_tasks", set())
+        if not TEMPLATE_CACHE or task._uuid in compiled:
+            return
+        compiled.add(task._uuid)
+        engine = TemplateEngine(loader=self._loader, variables=task_vars)
+        variables = [value for name, value in task_vars.items() if name not in ("vars", "hostvars", "groups")]
+        for text in _template_strings([task.args, task.environment, variables]):
+            if is_possibly_template(text) and engine._trust_check(text, skip_handler=True):
+                try:
+                    engine._compile_template(text, TemplateOptions.DEFAULT)
+                except Exception:  # noqa: BLE001 - the worker compiles it again and reports the error
+                    pass
 
     @staticmethod
     def _runs_in_controller(task) -> bool:
