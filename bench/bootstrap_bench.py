@@ -314,11 +314,14 @@ def levers_rows(saved: dict | list) -> list[dict]:
 
 
 def noop_row(rows: list[dict]) -> dict:
-    """A levers run's `--phase` no-op with false conditions skipped in the main process (--controller-skip)."""
-    row = next((r for r in rows if r["lever"] == "controller skip" and r["setting"] == "in the main process"
+    """A levers run's `--phase` no-op with the project's settings: templates compiled once (--template-cache),
+    or, in levers files from before it, false conditions skipped in the main process (--controller-skip)."""
+    defaults = (("template cache", "compiled once"), ("controller skip", "in the main process"))
+    row = next((r for lever in defaults for r in rows if (r["lever"], r["setting"]) == lever
                 and r["phase"].startswith("--phase")), None)
     if row is None:  # levers files from before --controller-skip (the README's older projections)
-        raise SystemExit("--project: this levers JSON has no `--levers PHASE --controller-skip` row, which the model needs")
+        raise SystemExit("--project: this levers JSON has no `--levers PHASE --template-cache` or "
+                         "`--controller-skip` row, which the model needs")
     return row
 
 
