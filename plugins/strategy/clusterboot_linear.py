@@ -31,12 +31,14 @@ from __future__ import annotations
 import os
 import types
 import typing as t
+from pathlib import Path
 
 from ansible._internal import _display_utils, _task
 from ansible._internal._templating._engine import TemplateEngine, TemplateOptions
 from ansible._internal._templating._jinja_bits import (_TEMPLATE_OVERRIDE_FIELD_NAMES, AnsibleEnvironment,
                                                        _TemplateCompileContext, is_possibly_template)
 from ansible.executor.task_executor import TaskExecutor
+from ansible.template import trust_as_template
 from jinja2 import nodes
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import TemplateSyntaxError
@@ -150,20 +152,28 @@ class StrategyModule(Base):  # type: ignore[misc,valid-type]
 
     def _compile_templates(self, task, task_vars) -> None:
         """Before a task's first worker is forked: compile the templates its workers will (its arguments and
-        environment, and the variables they may read, which are templated lazily in the worker). Each task once;
-        a template compiled before costs a lookup. An error is left for the worker to report."""
+        environment, the variables they may read, which are templated lazily in the worker, and its role's
+        template files). Each task and role once; a template compiled before costs a lookup. An error is left for
+        the worker to report."""
         compiled = self.__dict__.setdefault("_compiled_tasks", set())
         if not TEMPLATE_CACHE or task._uuid in compiled:
             return
         compiled.add(task._uuid)
         engine = TemplateEngine(loader=self._loader, variables=task_vars)
         variables = [value for name, value in task_vars.items() if name not in ("vars", "hostvars", "groups")]
-        for text in _template_strings([task.args, task.environment, variables]):
-            if is_possibly_template(text) and engine._trust_check(text, skip_handler=True):
-                try:
-                    engine._compile_template(text, TemplateOptions.DEFAULT)
-                except Exception:  # noqa: BLE001 - the worker compiles it again and reports the error
-                    pass
+        texts = [(text, TemplateOptions.DEFAULT) for text in _template_strings([task.args, task.environment, variables])
+                 if is_possibly_template(text) and engine._trust_check(text, skip_handler=True)]
+        # The role's template files, once per role, as the template and config_files actions compile them.
+        role_path = task._role._role_path if task._role else None
+        if role_path and role_path not in compiled:
+            compiled.add(role_path)
+            texts += [(trust_as_template(path.read_text()), TemplateOptions(escape_backslashes=False))
+                      for path in sorted(Path(role_path, "templates").rglob("*")) if path.is_file()]
+        for text, options in texts:
+            try:
+                engine._compile_template(text, options)
+            except Exception:  # noqa: BLE001 - the worker compiles it again and reports the error
+                pass
 
     @staticmethod
     def _runs_in_controller(task) -> bool:
