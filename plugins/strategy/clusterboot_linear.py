@@ -18,9 +18,10 @@ as Ansible does (an escape hatch, and the benchmark's lever).
 
 Jinja compiles a template string to Python code each time Ansible templates it, and Ansible keeps no compiled
 template: 3-4 ms a template, per task-host, in the main process (conditions, loops) and again in every forked
-worker (the module's arguments). This plugin keeps the code per process, keyed by the source and every setting
-the compiler reads, and compiles a task's argument templates in the main process before forking its workers, so
-each worker inherits them. CLUSTERBOOT_TEMPLATE_CACHE=off compiles each time, as Ansible does.
+worker (the module's arguments, the variables they read, the role's template files). This plugin keeps the code
+per process, keyed by the source and every setting the compiler reads, and compiles those templates in the main
+process before forking a task's workers, so each worker inherits them. CLUSTERBOOT_TEMPLATE_CACHE=off compiles
+each time, as Ansible does.
 
 The base is Ansible's `linear`, or the strategy named by CLUSTERBOOT_STRATEGY_BASE (`mitogen_linear`, set by
 clusterboot's runner when Mitogen is installed; its folder must then be in ANSIBLE_STRATEGY_PLUGINS too).
@@ -38,14 +39,14 @@ from ansible._internal._templating._engine import TemplateEngine, TemplateOption
 from ansible._internal._templating._jinja_bits import (_TEMPLATE_OVERRIDE_FIELD_NAMES, AnsibleEnvironment,
                                                        _TemplateCompileContext, is_possibly_template)
 from ansible.executor.task_executor import TaskExecutor
+from ansible.executor.task_result import _RawTaskResult
+from ansible.plugins import loader as plugin_loader
+from ansible.plugins.loader import strategy_loader
 from ansible.template import trust_as_template
 from jinja2 import nodes
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import TemplateSyntaxError
 from jinja2.parser import Parser
-from ansible.executor.task_result import _RawTaskResult
-from ansible.plugins import loader as plugin_loader
-from ansible.plugins.loader import strategy_loader
 
 DOCUMENTATION = """
     name: clusterboot_linear
@@ -131,6 +132,10 @@ Base = strategy_loader.get(os.environ.get("CLUSTERBOOT_STRATEGY_BASE", "linear")
 
 
 class StrategyModule(Base):  # type: ignore[misc,valid-type]
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._compiled_for: set[str] = set()  # tasks (uuid) and roles (path) whose templates were compiled
+
     def _queue_task(self, host, task, task_vars, play_context):
         skipped = self._skipped_in_controller(host, task, task_vars, play_context)
         if skipped is None and not (self._runs_in_controller(task)
@@ -155,23 +160,23 @@ class StrategyModule(Base):  # type: ignore[misc,valid-type]
         environment, the variables they may read, which are templated lazily in the worker, and its role's
         template files). Each task and role once; a template compiled before costs a lookup. An error is left for
         the worker to report."""
-        compiled = self.__dict__.setdefault("_compiled_tasks", set())
-        if not TEMPLATE_CACHE or task._uuid in compiled:
+        if not TEMPLATE_CACHE or task._uuid in self._compiled_for:
             return
-        compiled.add(task._uuid)
+        self._compiled_for.add(task._uuid)
         engine = TemplateEngine(loader=self._loader, variables=task_vars)
         variables = [value for name, value in task_vars.items() if name not in ("vars", "hostvars", "groups")]
         texts = [(text, TemplateOptions.DEFAULT) for text in _template_strings([task.args, task.environment, variables])
                  if is_possibly_template(text) and engine._trust_check(text, skip_handler=True)]
         # The role's template files, once per role, as the template and config_files actions compile them.
         role_path = task._role._role_path if task._role else None
-        if role_path and role_path not in compiled:
-            compiled.add(role_path)
-            texts += [(trust_as_template(path.read_text()), TemplateOptions(escape_backslashes=False))
+        if role_path and role_path not in self._compiled_for:
+            self._compiled_for.add(role_path)
+            texts += [(path, TemplateOptions(escape_backslashes=False))
                       for path in sorted(Path(role_path, "templates").rglob("*")) if path.is_file()]
         for text, options in texts:
             try:
-                engine._compile_template(text, options)
+                engine._compile_template(trust_as_template(text.read_text()) if isinstance(text, Path) else text,
+                                         options)
             except Exception:  # noqa: BLE001 - the worker compiles it again and reports the error
                 pass
 
