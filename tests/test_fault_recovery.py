@@ -14,6 +14,7 @@ rerun, two short runs.
 """
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -135,8 +136,12 @@ def test_ctrl_c_on_the_lab_exits_130_with_the_summary(fault_lab):
     output = "".join(lines) + rest
     assert rc == 130, output
     assert time.monotonic() - stopped < 35, output
-    assert "interrupted by SIGINT in play 'OS base'" in output, output
-    assert "finished plays: Validate the inventory and every node, Package cache" in output, output
+    # The play the signal landed in: OS base, or a later one when a no-op of OS base ends within the second
+    # before it (as it did once templates were compiled once). It is the last play begun; the earlier ones finished.
+    plays = re.findall(r"^PLAY (.+)$", output, re.M)
+    assert f"interrupted by SIGINT in play '{plays[-1]}'" in output, output
+    assert "OS base" in plays, output
+    assert f"finished plays: {', '.join(plays[:-1])}" in output, output
     assert f"  {shlex.join(['python', 'bootstrap.py', *args])}\n" in output, output
     assert "totals: 2 hosts" in output, output
 
