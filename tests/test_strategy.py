@@ -213,3 +213,28 @@ def test_controller_actions_off_forks_workers_for_them_and_still_skips_in_the_ma
     assert rc == 2, out
     assert condition_pids == [main_pid] * 3 and loop_pids == {main_pid}
     assert len(action_pids) == 3 and main_pid not in action_pids
+
+
+BROKEN_TEMPLATE = """\
+- name: A syntax error in a module argument
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Broken argument, compiled ahead in the main process
+      ansible.builtin.command:
+        cmd: "echo {{ x > }}"
+      # Failing on every host is the case under test; the play goes on past it.
+      ignore_errors: true
+    - name: After it
+      ansible.builtin.command: echo after
+      changed_when: false
+"""
+
+
+def test_a_template_compiled_ahead_with_a_syntax_error_is_reported_by_the_worker_as_linear_does(project: Path):
+    (project / "play.yml").write_text(BROKEN_TEMPLATE)
+    rc_linear, out_linear, *_ = run(project, "linear")
+    rc_ours, out_ours, *_ = run(project, "clusterboot_linear")
+    assert rc_linear == rc_ours == 0, out_ours
+    assert outcome(out_ours) == outcome(out_linear)
+    assert "Syntax error in template" in out_ours and "[After it] ok h2" in outcome(out_ours)[0]

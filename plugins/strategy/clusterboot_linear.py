@@ -38,6 +38,7 @@ from ansible._internal import _display_utils, _task
 from ansible._internal._templating._engine import TemplateEngine, TemplateOptions
 from ansible._internal._templating._jinja_bits import (_TEMPLATE_OVERRIDE_FIELD_NAMES, AnsibleEnvironment,
                                                        _TemplateCompileContext, is_possibly_template)
+from ansible._internal._templating._utils import TemplateContext
 from ansible.executor.task_executor import TaskExecutor
 from ansible.executor.task_result import _RawTaskResult
 from ansible.plugins import loader as plugin_loader
@@ -167,18 +168,21 @@ class StrategyModule(Base):  # type: ignore[misc,valid-type]
         variables = [value for name, value in task_vars.items() if name not in ("vars", "hostvars", "groups")]
         texts = [(text, TemplateOptions.DEFAULT) for text in _template_strings([task.args, task.environment, variables])
                  if is_possibly_template(text) and engine._trust_check(text, skip_handler=True)]
-        # The role's template files, once per role, as the template and config_files actions compile them.
+        # The role's template files, once per role, as the template and config_files actions compile them; a file
+        # that cannot be read as text is left to the worker to report.
         role_path = task._role._role_path if task._role else None
         if role_path and role_path not in self._compiled_for:
             self._compiled_for.add(role_path)
-            texts += [(path, TemplateOptions(escape_backslashes=False))
-                      for path in sorted(Path(role_path, "templates").rglob("*")) if path.is_file()]
+            for path in sorted(Path(role_path, "templates").rglob("*")):
+                try:
+                    texts.append((trust_as_template(path.read_text()), TemplateOptions(escape_backslashes=False)))
+                except (OSError, UnicodeDecodeError):  # a folder, an unreadable or binary file
+                    continue
+        # In the context the engine compiles in, a syntax error is returned as a deferred error (not cached, not
+        # raised): the worker compiles that template again and reports it.
         for text, options in texts:
-            try:
-                engine._compile_template(trust_as_template(text.read_text()) if isinstance(text, Path) else text,
-                                         options)
-            except Exception:  # noqa: BLE001 - the worker compiles it again and reports the error
-                pass
+            with TemplateContext(template_value=text, templar=engine, options=options):
+                engine._compile_template(text, options)
 
     @staticmethod
     def _runs_in_controller(task) -> bool:
