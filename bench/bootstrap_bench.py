@@ -249,17 +249,15 @@ def levers(cfg: lab.LabConfig, phase: str, shards: int | None, wheels: bool,
     `wheels`, the standalone nodes' pyspark from the controller vs from inside the cluster; with `template_cache`,
     no-op reruns of `phase` and of `--role container_runtime` with each template compiled every time it is
     templated (Ansible's way, CLUSTERBOOT_TEMPLATE_CACHE=off) vs once per process, before the workers fork."""
-    settings = (("in workers", base_strategy_env()),
-                ("skips in the main process", {"CLUSTERBOOT_CONTROLLER_ACTIONS": "off"}),
-                ("in the main process", {}))
-    for run in ((["--phase", phase], ["--role", "container_runtime"]) if controller_skip else ()):
-        for label, env in settings:
-            yield {"lever": "controller skip", "setting": label, "phase": " ".join(run),
-                   **measure_sharded(cfg, run, env=env)}
-    for run in ((["--phase", phase], ["--role", "container_runtime"]) if template_cache else ()):
-        for label, env in (("compiled each time", {"CLUSTERBOOT_TEMPLATE_CACHE": "off"}), ("compiled once", {})):
-            yield {"lever": "template cache", "setting": label, "phase": " ".join(run),
-                   **measure_sharded(cfg, run, env=env)}
+    env_levers = [("controller skip", (("in workers", base_strategy_env()),
+                                       ("skips in the main process", {"CLUSTERBOOT_CONTROLLER_ACTIONS": "off"}),
+                                       ("in the main process", {})))] if controller_skip else []
+    env_levers += [("template cache", (("compiled each time", {"CLUSTERBOOT_TEMPLATE_CACHE": "off"}),
+                                       ("compiled once", {})))] if template_cache else []
+    for lever, settings in env_levers:
+        for run in (["--phase", phase], ["--role", "container_runtime"]):
+            for label, env in settings:
+                yield {"lever": lever, "setting": label, "phase": " ".join(run), **measure_sharded(cfg, run, env=env)}
     for label, extra in (("shards 1", ["--shards", "1"]), (f"shards {shards}", ["--shards", str(shards)])) if shards else ():
         yield {"lever": "shards", "setting": label, "phase": phase, **measure_sharded(cfg, ["--phase", phase, *extra])}
     for nodes in facts_sizes:
