@@ -239,7 +239,8 @@ def base_strategy_env() -> dict[str, str]:
 
 
 def levers(cfg: lab.LabConfig, phase: str, shards: int | None, wheels: bool,
-           facts_sizes: list[int], controller_skip: bool = False, template_cache: bool = False) -> Iterator[dict]:
+           facts_sizes: list[int], controller_skip: bool = False, template_cache: bool = False,
+           mux: bool = False) -> Iterator[dict]:
     """Each lever off and on in one run, on a converged lab, one row per run as it ends: with
     `controller_skip`, no-op reruns of `phase` and of `--role container_runtime` with false conditions skipped
     and controller-only actions run in forked workers (the base strategy), with only the skips in the main
@@ -248,12 +249,17 @@ def levers(cfg: lab.LabConfig, phase: str, shards: int | None, wheels: bool,
     default) vs only under ansible_facts (the project's ansible.cfg), on that many of the lab's nodes; with
     `wheels`, the standalone nodes' pyspark from the controller vs from inside the cluster; with `template_cache`,
     no-op reruns of `phase` and of `--role container_runtime` with each template compiled every time it is
-    templated (Ansible's way, CLUSTERBOOT_TEMPLATE_CACHE=off) vs once per process, before the workers fork."""
+    templated (Ansible's way, CLUSTERBOOT_TEMPLATE_CACHE=off) vs once per process, before the workers fork; with
+    `mux`, the same two reruns with one Mitogen multiplexer process (Mitogen's default: every node's connection
+    and message goes through it) vs one per controller core (MITOGEN_CPU_COUNT)."""
     env_levers = [("controller skip", (("in workers", base_strategy_env()),
                                        ("skips in the main process", {"CLUSTERBOOT_CONTROLLER_ACTIONS": "off"}),
                                        ("in the main process", {})))] if controller_skip else []
     env_levers += [("template cache", (("compiled each time", {"CLUSTERBOOT_TEMPLATE_CACHE": "off"}),
                                        ("compiled once", {})))] if template_cache else []
+    cores = str(len(os.sched_getaffinity(0)))
+    env_levers += [("mux processes", (("1", {"MITOGEN_CPU_COUNT": "1"}),
+                                      (cores, {"MITOGEN_CPU_COUNT": cores})))] if mux else []
     for lever, settings in env_levers:
         for run in (["--phase", phase], ["--role", "container_runtime"]):
             for label, env in settings:
@@ -488,6 +494,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--template-cache", action="store_true",
                         help="with --levers: templates compiled each time vs once per process, for PHASE and "
                              "--role container_runtime")
+    parser.add_argument("--mux", action="store_true",
+                        help="with --levers: one Mitogen multiplexer process vs one per controller core, for PHASE "
+                             "and --role container_runtime")
     parser.add_argument("--wheels", action="store_true",
                         help="with --levers: also the wheel source (needs the spark phase converged once)")
     parser.add_argument("--lab", default="shard", help="with --levers: the lab's name")
@@ -518,7 +527,7 @@ def main(argv: list[str]) -> int:
             reruns[name] = rerun(cfg, name, ["--phase", "nodes"], tmp)
             save()
         for row in levers(cfg, args.levers, args.shards, args.wheels, args.facts, args.controller_skip,
-                          args.template_cache):
+                          args.template_cache, args.mux):
             rows.append(row)
             save()
         print(json.dumps(reruns, indent=2))

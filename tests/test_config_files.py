@@ -156,3 +156,66 @@ def test_a_missing_template_fails_naming_the_file_before_anything_is_written(pro
     assert result["msg"].startswith(f"{project}/out/by-config-files/sub/one:5000.toml: ")
     assert "hosts.toml.j2" in result["msg"]
     assert not (project / "out" / "by-config-files").exists()
+
+
+LINKS_AND_BLOCKS = """
+- hosts: local
+  gather_facts: false
+  tasks:
+    - name: Links and blocks
+      config_files:
+        links: [{path: "{{ out }}/swap.target", target: /dev/null}]
+        blocks:
+          - {dest: "{{ out }}/hosts", marker: "# {mark} nodes", content: "{{ nodes | join('\\n') }}\\n"}
+"""
+
+
+def converge_links_and_blocks(project: Path, nodes: list[str], *options: str) -> tuple[int, dict]:
+    (project / "links.yml").write_text(LINKS_AND_BLOCKS)
+    proc = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", str(project / "hosts.yml"), str(project / "links.yml"),
+         "-e", json.dumps({"out": str(project / "out"), "nodes": nodes}), *options],
+        capture_output=True, text=True, cwd=project, check=False,
+        env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "json",
+             "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(project / "facts")})
+    return proc.returncode, json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_a_link_and_a_block_are_kept_then_left_alone(project: Path):
+    out = project / "out"
+    (out / "hosts").write_text("127.0.0.1 localhost\n# BEGIN nodes\n10.0.0.9 gone\n# END nodes\n::1 localhost")
+    rc, result = converge_links_and_blocks(project, ["10.0.0.1 cp01", "10.0.0.2 wk001"])
+    assert rc == 0 and result["written"] == [str(out / "swap.target"), str(out / "hosts")]
+    assert os.readlink(out / "swap.target") == "/dev/null"
+    # The old block is replaced where it was; the lines around it are kept as they were.
+    assert (out / "hosts").read_text() == ("127.0.0.1 localhost\n# BEGIN nodes\n10.0.0.1 cp01\n10.0.0.2 wk001\n"
+                                           "# END nodes\n::1 localhost")
+    rc, again = converge_links_and_blocks(project, ["10.0.0.1 cp01", "10.0.0.2 wk001"])
+    assert rc == 0 and not again["changed"] and again["written"] == []
+
+    # Markers missing: the block is appended, after a newline the file lacked.
+    (out / "hosts").write_text("127.0.0.1 localhost")
+    (out / "swap.target").unlink()
+    (out / "swap.target").symlink_to("/lib/systemd/system/swap.target")
+    rc, result = converge_links_and_blocks(project, ["10.0.0.1 cp01"], "--check")
+    assert rc == 0 and result["written"] == [str(out / "swap.target"), str(out / "hosts")]
+    assert (out / "hosts").read_text() == "127.0.0.1 localhost"
+    rc, result = converge_links_and_blocks(project, ["10.0.0.1 cp01"])
+    assert rc == 0 and os.readlink(out / "swap.target") == "/dev/null"
+    assert (out / "hosts").read_text() == "127.0.0.1 localhost\n# BEGIN nodes\n10.0.0.1 cp01\n# END nodes\n"
+
+
+@pytest.mark.parametrize("broken, message", [
+    ("unit file", "swap.target exists and is not a link: move it away, then rerun"),
+    ("no hosts", "hosts does not exist: a block goes into an existing file"),
+])
+def test_a_link_over_a_file_or_a_block_in_a_missing_file_is_refused_before_anything_is_written(
+        project: Path, broken: str, message: str):
+    out = project / "out"
+    if broken == "unit file":
+        (out / "swap.target").write_text("[Unit]\n")
+        (out / "hosts").write_text("127.0.0.1 localhost\n")
+    rc, result = converge_links_and_blocks(project, ["10.0.0.1 cp01"])
+    assert rc != 0 and result["failed"] and result["msg"].endswith(message)
+    assert not (out / "hosts").exists() or (out / "hosts").read_text() == "127.0.0.1 localhost\n"
+    assert not (out / "swap.target").is_symlink()

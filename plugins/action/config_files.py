@@ -31,6 +31,10 @@ ARGUMENT_SPEC = {
         "mode": {"type": "raw", "default": "0644"},
         "wanted": {"type": "bool", "default": True}},
         "required_one_of": [["template", "content"]], "mutually_exclusive": [["template", "content"]]},
+    # Passed to the module as they are (plugins/modules/config_files.py documents them).
+    "links": {"type": "list", "elements": "dict", "default": []},
+    "blocks": {"type": "list", "elements": "dict", "default": []},
+    "daemon_reload": {"type": "bool", "default": False},
 }
 # The template action's defaults (trim_blocks on, lstrip_blocks off, \n), so the same template gives the same bytes.
 TEMPLATE_OVERRIDES = {"trim_blocks": True, "lstrip_blocks": False, "newline_sequence": "\n"}
@@ -46,7 +50,9 @@ class ActionModule(ActionBase):
         files = [{"dest": spec["dest"], "mode": spec["mode"], "content": self._text(spec, task_vars or {})}
                  for spec in args["files"] if spec["wanted"]]
         result.update(self._execute_module(module_name="ansible.legacy.config_files", task_vars=task_vars,
-                                           module_args={"directories": directories, "files": files}))
+                                           module_args={"directories": directories, "files": files,
+                                                        "links": args["links"], "blocks": args["blocks"],
+                                                        "daemon_reload": args["daemon_reload"]}))
         return result
 
     def _text(self, spec: dict, task_vars: dict) -> str:

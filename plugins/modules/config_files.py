@@ -20,6 +20,9 @@ description:
   - Creates each folder in O(directories) that is missing, then writes each file in O(files) whose content
     differs from O(files[].content), through a temporary file in the same folder and a rename (as copy does).
   - Sets the mode of every folder and file that differs. A file it replaces keeps its owner.
+  - Points each link in O(links) at its target (C(systemctl mask) is such a link, to V(/dev/null)).
+  - Keeps one marked block of lines in each file of O(blocks), as M(ansible.builtin.blockinfile) does with its
+    default markers' layout, appended at the end where the markers are missing.
   - Use the config_files action, which renders templates into O(files[].content); this module is its node half.
   - Idempotent, and supports check mode and diff mode.
 options:
@@ -55,6 +58,47 @@ options:
         description: Its mode.
         type: raw
         default: "0644"
+  links:
+    description: Symbolic links to keep. Each one's folder must exist, or be in O(directories).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The link. A file or folder already there is refused, as C(systemctl mask) refuses it.
+        type: path
+        required: true
+      target:
+        description: What it points at.
+        type: str
+        required: true
+  blocks:
+    description: Blocks of lines to keep in files that exist.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: The file.
+        type: path
+        required: true
+      marker:
+        description: The marker lines, with C({mark}) standing for BEGIN and END.
+        type: str
+        required: true
+      content:
+        description: The lines between the markers.
+        type: str
+        required: true
+      unsafe_writes:
+        description: Write the file in place when it cannot be replaced by a rename (a bind-mounted file).
+        type: bool
+        default: false
+  daemon_reload:
+    description: Reload systemd's manager after writing anything, as C(systemctl mask) does, so that a unit
+      masked or changed here is seen as such now and not only after a reboot.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -66,7 +110,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 written:
-  description: The folders created and the files written, or whose mode was set, in order.
+  description: The folders created, the files written or whose mode was set, the links and the blocks' files
+    written, in order.
   type: list
   elements: str
   returned: always
@@ -109,6 +154,69 @@ def ensure_file(module: AnsibleModule, spec: dict, diffs: list) -> bool:
     return True
 
 
+def ensure_link(module: AnsibleModule, spec: dict, diffs: list) -> bool:
+    path, target = spec["path"], spec["target"]
+    if os.path.islink(path) and os.readlink(path) == target:
+        return False
+    before = os.readlink(path) if os.path.islink(path) else None
+    if not module.check_mode:
+        # Made beside it and renamed over it, so the link is never missing.
+        staged = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
+        os.symlink(target, staged)
+        os.replace(staged, path)
+    diffs.append({"before": {"path": path, "target": before}, "after": {"path": path, "target": target}})
+    return True
+
+
+def with_block(text: str, spec: dict) -> str:
+    """The file's text with the block between its markers, or appended with them where they are missing."""
+    begin, end = (spec["marker"].replace("{mark}", mark) for mark in ("BEGIN", "END"))
+    block = [f"{line}\n" for line in (begin, *spec["content"].splitlines(), end)]
+    lines = text.splitlines(keepends=True)
+    bare = [line.rstrip("\r\n") for line in lines]
+    if begin in bare and end in bare[bare.index(begin):]:
+        first = bare.index(begin)
+        last = bare.index(end, first)
+        return "".join(lines[:first] + block + lines[last + 1:])
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    return "".join(lines + block)
+
+
+def ensure_block(module: AnsibleModule, spec: dict, diffs: list) -> bool:
+    dest = spec["dest"]
+    with open(dest, encoding="utf-8") as current:
+        before = current.read()
+    after = with_block(before, spec)
+    if after == before:
+        return False
+    if not module.check_mode:
+        handle, staged = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=f".{os.path.basename(dest)}.")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(after)
+        module.atomic_move(staged, dest, unsafe_writes=spec["unsafe_writes"])
+    diffs.append({"before_header": dest, "after_header": dest, "before": before, "after": after})
+    return True
+
+
+def refusal(params: dict) -> str | None:
+    """Why the call cannot be made, found before anything is written so that a bad call changes nothing."""
+    folders = {os.path.normpath(spec["path"]) for spec in params["directories"]}
+    for dest in [spec["dest"] for spec in params["files"]] + [spec["path"] for spec in params["links"]]:
+        folder = os.path.dirname(dest)
+        if not os.path.isdir(folder) and folder not in folders:
+            return f"{dest}: its folder {folder} does not exist; list it in directories, or install the package that owns it first"
+    for spec in params["links"]:
+        if os.path.lexists(spec["path"]) and not os.path.islink(spec["path"]):
+            return f"{spec['path']} exists and is not a link: move it away, then rerun"
+    for spec in params["blocks"]:
+        if not os.path.isfile(spec["dest"]):
+            return f"{spec['dest']} does not exist: a block goes into an existing file"
+        if "{mark}" not in spec["marker"]:
+            return f"{spec['dest']}: the marker {spec['marker']!r} has no {{mark}}, so its two lines would be the same"
+    return None
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -119,19 +227,28 @@ def main() -> None:
                 "dest": {"type": "path", "required": True},
                 "content": {"type": "str", "required": True},
                 "mode": {"type": "raw", "default": "0644"}}},
+            "links": {"type": "list", "elements": "dict", "default": [], "options": {
+                "path": {"type": "path", "required": True},
+                "target": {"type": "str", "required": True}}},
+            "blocks": {"type": "list", "elements": "dict", "default": [], "options": {
+                "dest": {"type": "path", "required": True},
+                "marker": {"type": "str", "required": True},
+                "content": {"type": "str", "required": True},
+                "unsafe_writes": {"type": "bool", "default": False}}},
+            "daemon_reload": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
-    # Refused before anything is written, so a bad call changes nothing on the node.
-    folders = {os.path.normpath(spec["path"]) for spec in module.params["directories"]}
-    for spec in module.params["files"]:
-        folder = os.path.dirname(spec["dest"])
-        if not os.path.isdir(folder) and folder not in folders:
-            module.fail_json(msg=f"{spec['dest']}: its folder {folder} does not exist; list it in directories, "
-                                 "or install the package that owns it first")
+    problem = refusal(module.params)
+    if problem:
+        module.fail_json(msg=problem)
     diffs: list = []
     written = [spec["path"] for spec in module.params["directories"] if ensure_directory(module, spec, diffs)]
     written += [spec["dest"] for spec in module.params["files"] if ensure_file(module, spec, diffs)]
+    written += [spec["path"] for spec in module.params["links"] if ensure_link(module, spec, diffs)]
+    written += [spec["dest"] for spec in module.params["blocks"] if ensure_block(module, spec, diffs)]
+    if written and module.params["daemon_reload"] and not module.check_mode:
+        module.run_command(["systemctl", "daemon-reload"], check_rc=True)
     module.exit_json(changed=bool(written), written=written, diff=diffs)
 
 
