@@ -205,7 +205,8 @@ def refusal(params: dict) -> str | None:
     for dest in [spec["dest"] for spec in params["files"]] + [spec["path"] for spec in params["links"]]:
         folder = os.path.dirname(dest)
         if not os.path.isdir(folder) and folder not in folders:
-            return f"{dest}: its folder {folder} does not exist; list it in directories, or install the package that owns it first"
+            return (f"{dest}: its folder {folder} does not exist; list it in directories, "
+                    "or install the package that owns it first")
     for spec in params["links"]:
         if os.path.lexists(spec["path"]) and not os.path.islink(spec["path"]):
             return f"{spec['path']} exists and is not a link: move it away, then rerun"
@@ -213,7 +214,8 @@ def refusal(params: dict) -> str | None:
         if not os.path.isfile(spec["dest"]):
             return f"{spec['dest']} does not exist: a block goes into an existing file"
         if "{mark}" not in spec["marker"]:
-            return f"{spec['dest']}: the marker {spec['marker']!r} has no {{mark}}, so its two lines would be the same"
+            return (f"{spec['dest']}: the marker {spec['marker']!r} has no {{mark}}, "
+                    "so its two lines would be the same")
     return None
 
 
