@@ -131,6 +131,15 @@ def ensure_directory(module: AnsibleModule, spec: dict, diffs: list) -> bool:
     return True
 
 
+def replace(module: AnsibleModule, dest: str, data: bytes, unsafe_writes: bool = False) -> None:
+    """Writes `data` to a temporary file beside `dest` and renames it over `dest` (in place, with
+    `unsafe_writes`, where no rename can replace it)."""
+    handle, staged = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=f".{os.path.basename(dest)}.")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    module.atomic_move(staged, dest, unsafe_writes=unsafe_writes)
+
+
 def ensure_file(module: AnsibleModule, spec: dict, diffs: list) -> bool:
     dest, text = spec["dest"], spec["content"]
     if os.path.isdir(dest):
@@ -144,10 +153,7 @@ def ensure_file(module: AnsibleModule, spec: dict, diffs: list) -> bool:
     if before == wanted:
         return module.set_mode_if_different(dest, spec["mode"], False)
     if not module.check_mode:
-        handle, staged = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=f".{os.path.basename(dest)}.")
-        with os.fdopen(handle, "wb") as out:
-            out.write(wanted)
-        module.atomic_move(staged, dest)
+        replace(module, dest, wanted)
         module.set_mode_if_different(dest, spec["mode"], True)
     diffs.append({"before_header": dest, "after_header": dest, "after": text,
                   "before": "" if before is None else before.decode("utf-8", "replace")})
@@ -191,10 +197,7 @@ def ensure_block(module: AnsibleModule, spec: dict, diffs: list) -> bool:
     if after == before:
         return False
     if not module.check_mode:
-        handle, staged = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=f".{os.path.basename(dest)}.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(after)
-        module.atomic_move(staged, dest, unsafe_writes=spec["unsafe_writes"])
+        replace(module, dest, after.encode("utf-8"), unsafe_writes=spec["unsafe_writes"])
     diffs.append({"before_header": dest, "after_header": dest, "before": before, "after": after})
     return True
 
