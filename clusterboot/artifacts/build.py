@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from clusterboot.artifacts import gobuild
+from clusterboot import settings
+from clusterboot.artifacts import gobuild, toolchain
 from clusterboot.artifacts.images import (
     CALICO_NODE_START, ImageSpec, build_and_save, netbase_image, netbase_tag, sha256_file,
 )
 from clusterboot.artifacts.recipes import (
-    CALICO_IMAGE_TAG, GoBuild, KUBERNETES_COMMANDS, component_builds, kubernetes_build,
+    COLD_SECONDS, GoBuild, KUBERNETES_COMMANDS, calico_source, cold_estimate, component_builds, kubernetes_build,
 )
 from clusterboot.errors import UserError
 
@@ -49,33 +50,52 @@ class BuildReport:
     seconds: float
 
 
-def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = print) -> BuildReport:
+def default_calico_version() -> str:
+    """The Calico release the calico role declares: the artifacts build the same one."""
+    return str(settings.role_setting("calico", "calico_version", {}))
+
+
+def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = print,
+          calico_version: str | None = None) -> BuildReport:
     started = time.monotonic()
+    calico_version = calico_version or default_calico_version()
+    calico_source(calico_version)  # an unknown release is refused before anything is built
+    go_binary = toolchain.go_binary(cache, log)
     folder = artifacts_dir(cache, kubernetes_version)
     logs = cache / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     built: list[str] = []
+    cores = os.cpu_count() or 1
 
     def go(build_: GoBuild) -> Path:
-        if not gobuild.is_built(cache, build_):
+        cached = gobuild.is_built(cache, build_)
+        if not cached:
             built.append(f"{build_.name} {build_.version}")
-        with _Heartbeat(f"go build {build_.name} {build_.version}", log, quiet=gobuild.is_built(cache, build_)):
-            return gobuild.run(cache, build_, logs / f"{build_.name}-{build_.version}.log")
+        expected = cold_estimate([build_.name], cores)
+        with _Heartbeat(f"go build {build_.name} {build_.version}", log, quiet=cached, expected=expected):
+            return gobuild.run(cache, build_, logs / f"{build_.name}-{build_.version}.log", go_binary)
 
-    release_time = gobuild.module_info("k8s.io/kubernetes", f"v{kubernetes_version}").get("Time", "")
-    k8s_bin = go(kubernetes_build(kubernetes_version, release_time or "1970-01-01T00:00:00Z"))
+    release_time = gobuild.module_info(go_binary, "k8s.io/kubernetes", f"v{kubernetes_version}").get("Time", "")
+    kubernetes = kubernetes_build(kubernetes_version, release_time or "1970-01-01T00:00:00Z")
+    if not gobuild.is_built(cache, kubernetes):  # the rest follows from kubeadm: assume it is cold too
+        log(_plan(list(COLD_SECONDS), cores))
+    k8s_bin = go(kubernetes)
     wanted = kubeadm_images(k8s_bin / "kubeadm", kubernetes_version)
     etcd_tag, coredns_tag, pause_tag = wanted["etcd"], wanted["coredns"], wanted["pause"]
-    builds = component_builds(".".join(kubernetes_version.split(".")[:2]), etcd_tag.split("-")[0], coredns_tag)
+    builds = component_builds(".".join(kubernetes_version.split(".")[:2]), etcd_tag.split("-")[0], coredns_tag,
+                              calico_version)
+    pending = [b.name for b in builds if not gobuild.is_built(cache, b)]
+    if pending and not built:
+        log(_plan([*pending, "images"], cores))
     bins = {b.name: go(b) for b in builds}
     calico = next(b for b in builds if b.name == "calico")
-    calico_source = Path(gobuild.module_info(calico.module, calico.version)["Dir"])
+    calico_module_dir = Path(gobuild.module_info(go_binary, calico.module, calico.version)["Dir"])
 
     calico_start = cache / "files" / "calico-node-start"
     calico_start.parent.mkdir(parents=True, exist_ok=True)
     calico_start.write_text(CALICO_NODE_START)
     specs = image_specs(kubernetes_version, k8s_bin, bins, etcd_tag, coredns_tag, pause_tag, netbase_tag(),
-                        calico_start)
+                        calico_start, calico_version)
     fingerprint = hashlib.sha256("".join(s.fingerprint() for s in specs).encode()).hexdigest()[:16]
     manifest_file = folder / "manifest.json"
     if manifest_file.exists() and json.loads(manifest_file.read_text()).get("fingerprint") == fingerprint:
@@ -89,7 +109,7 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
         (staging / sub).mkdir(parents=True)
     images = []
     for spec in specs:
-        with _Heartbeat(f"image {spec.ref}", log):
+        with _Heartbeat(f"image {spec.ref}", log, expected=cold_estimate(["images"], cores) / len(specs)):
             images.append(build_and_save(spec, staging / "images"))
     built.append(f"{len(images)} images")
     binaries = {}
@@ -97,7 +117,7 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
         source = k8s_bin / name if name in KUBERNETES_COMMANDS else bins["cri-tools"] / name
         shutil.copy2(source, staging / "bin" / name)
         binaries[name] = {"file": f"bin/{name}", "sha256": sha256_file(source)}
-    shutil.copyfile(calico_source / CALICO_MANIFEST, staging / CALICO_MANIFEST)
+    shutil.copyfile(calico_module_dir / CALICO_MANIFEST, staging / CALICO_MANIFEST)
     manifest = {
         "kubernetes_version": kubernetes_version,
         "fingerprint": fingerprint,
@@ -107,7 +127,7 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
         "node_binaries_image": f"{NODE_BINARIES_IMAGE}:v{kubernetes_version}",
         "images": images,
         "kubeadm_images": wanted,
-        "calico": {"tag": CALICO_IMAGE_TAG, "manifest": CALICO_MANIFEST,
+        "calico": {"tag": calico_version, "manifest": CALICO_MANIFEST,
                    "manifest_sha256": sha256_file(staging / CALICO_MANIFEST)},
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -130,7 +150,7 @@ def kubeadm_images(kubeadm: Path, kubernetes_version: str) -> dict[str, str]:
 
 
 def image_specs(version: str, k8s: Path, bins: dict[str, Path], etcd_tag: str, coredns_tag: str,
-                pause_tag: str, netbase: str, calico_start: Path) -> list[ImageSpec]:
+                pause_tag: str, netbase: str, calico_start: Path, calico_tag: str) -> list[ImageSpec]:
     tag = f"v{version}"
     calico, cni = bins["calico"], bins["cni-plugins"]
     control = [ImageSpec(c, tag, ((f"/usr/local/bin/{c}", k8s / c),))
@@ -141,15 +161,15 @@ def image_specs(version: str, k8s: Path, bins: dict[str, Path], etcd_tag: str, c
                                      ("/usr/local/bin/etcdctl", bins["etcd"] / "etcdctl"))),
         ImageSpec("coredns", coredns_tag, (("/coredns", bins["coredns"] / "coredns"),), entrypoint=("/coredns",)),
         ImageSpec("pause", pause_tag, (("/pause", bins["pause"] / "pause"),), entrypoint=("/pause",)),
-        ImageSpec("calico/cni", CALICO_IMAGE_TAG, (
+        ImageSpec("calico/cni", calico_tag, (
             ("/opt/cni/bin/calico", calico / "calico"), ("/opt/cni/bin/calico-ipam", calico / "calico"),
             ("/opt/cni/bin/install", calico / "install"),
             *((f"/opt/cni/bin/{p}", cni / p) for p in ("loopback", "portmap", "bandwidth", "host-local")),
         )),
-        ImageSpec("calico/node", CALICO_IMAGE_TAG, (
+        ImageSpec("calico/node", calico_tag, (
             ("/bin/calico-node", calico / "calico-node"), ("/usr/local/bin/start-calico", calico_start),
         ), base=netbase, entrypoint=("/usr/local/bin/start-calico",)),
-        ImageSpec("calico/kube-controllers", CALICO_IMAGE_TAG, (
+        ImageSpec("calico/kube-controllers", calico_tag, (
             ("/usr/bin/kube-controllers", calico / "kube-controllers"),
             ("/usr/bin/check-status", calico / "check-status"),
         ), entrypoint=("/usr/bin/kube-controllers",)),
@@ -160,17 +180,23 @@ def image_specs(version: str, k8s: Path, bins: dict[str, Path], etcd_tag: str, c
     ]
 
 
+def _plan(steps: list[str], cores: int) -> str:
+    minutes = cold_estimate(steps, cores) / 60
+    return (f"cold build of {', '.join(steps)}: about {minutes:.0f} min on {cores} cores "
+            "(once; later runs take them from the cache)")
+
+
 class _Heartbeat:
     """Says a long step started, then every 30 s that it is still running, then how long it took."""
 
-    def __init__(self, what: str, log: Callable[[str], None], quiet: bool = False) -> None:
-        self.what, self.log, self.quiet = what, log, quiet
+    def __init__(self, what: str, log: Callable[[str], None], quiet: bool = False, expected: float = 0) -> None:
+        self.what, self.log, self.quiet, self.expected = what, log, quiet, expected
         self._stop = threading.Event()
 
     def __enter__(self) -> "_Heartbeat":
         self.started = time.monotonic()
         if not self.quiet:
-            self.log(f"{self.what} …")
+            self.log(f"{self.what} …" + (f" (about {self.expected:.0f} s)" if self.expected >= 1 else ""))
             threading.Thread(target=self._beat, daemon=True).start()
         return self
 

@@ -9,13 +9,39 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-# Calico's monorepo module is not tagged with Go-valid versions; this pseudo-version is the release-v3.28
-# branch (v3.28.4 + 11 commits; its manifests say v3.28.5), the one the module proxy serves here.
-CALICO_MODULE_VERSION = "v1.11.0-cni-plugin.0.20250813170300-a0db560f0520"
-CALICO_IMAGE_TAG = "v3.28.4-11-ga0db560f05"  # `git describe` of that commit: Calico parses it as a version
-# Its go.mod replaces github.com/projectcalico/api with ./api, a nested module that the module zip leaves out
-# and the proxy does not serve: it is taken from a git copy of projectcalico/calico at the same commit.
-CALICO_COMMIT = "a0db560f0520abf7c4fed6a6043a7c4ae80f20a4"
+from clusterboot.artifacts.toolchain import GO_VERSION
+from clusterboot.errors import UserError
+
+
+@dataclass(frozen=True)
+class CalicoSource:
+    """A Calico release as the Go module proxy serves it.
+
+    The monorepo is not tagged with Go-valid versions, so each module is named by the pseudo-version of the
+    release tag's commit. Its go.mod replaces two nested modules with ./api and ./lib/std, which the module
+    zip leaves out: they are taken from the proxy at the versions holding the same code (a public go.mod,
+    projectcalico/vpp-dataplane's, pins the same pair for the release), with their go.sum lines pinned here.
+    lib/httpmachinery, the third nested module, is dropped: only whisker-backend imports it, which is not built.
+    """
+
+    module_version: str
+    commit: str
+    api_version: str
+    api_sums: tuple[str, str]  # h1 of the zip, h1 of go.mod
+    std_sums: tuple[str, str]
+
+
+# By the release the calico role declares (calico_version): one entry per release the proxy serves whole.
+CALICO_SOURCES = {
+    "v3.31.0": CalicoSource(
+        module_version="v0.0.0-20251021213802-b1f3c43f8437",
+        commit="b1f3c43f84370504e218eb5be8a34c81348f866a",
+        api_version="v0.0.0-20251022175904-f2ab03771208",
+        api_sums=("h1:ltTWo/cCc/8pEpzmlzIjt6r2383x2XDPkuBcd/9kE3k=", "h1:0+91//9pw8kMOyWwG1egVY9a9y43kVTLZfiEF1l5IQc="),
+        std_sums=("h1:iLY3Uzt4pVX3jpS9Wt+mxakq1nfzN/32t6YZK9n7p/U=", "h1:CjRtnCtQlXAxROAfoVztMfaBDWFqpuZmWM9EfBkcj8c="),
+    ),
+}
+CALICO_MODULE = "github.com/projectcalico/calico"
 CNI_PLUGINS_VERSION = "v1.7.1"
 # crictl follows Kubernetes' minor: kubeadm's preflight requires it.
 CRI_TOOLS_MINOR_PATCH = "0"
@@ -43,18 +69,34 @@ class GoBuild:
     # For wrappers of k8s.io/kubernetes: its staging modules are replaced by their published v0.x.
     replace_staging: bool = False
     outputs: tuple[str, ...] = field(default=())
-    # Nested modules the module zip omits: (folder, git commit) taken from a local git copy of the repo.
-    git_folders: tuple[tuple[str, str], ...] = ()
+    # Module builds: go.mod's replace targets swapped for modules of the proxy: ((module, version), ...);
+    # modules whose requirement and replacement are dropped; go.sum lines added before building.
+    replace_modules: tuple[tuple[str, str], ...] = ()
+    drop_modules: tuple[str, ...] = ()
+    go_sum: tuple[str, ...] = ()
 
     def recipe_hash(self) -> str:
         text = repr((self.module, self.version, self.packages, self.mode, self.ldflags, self.sources,
-                     self.replace_staging, self.git_folders, RECIPE_REVISION)
+                     self.replace_staging, self.replace_modules, self.drop_modules, self.go_sum,
+                     RECIPE_REVISION, GO_VERSION)
                     + ((self.requires,) if self.requires else ()))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+# Seconds each cold step took on a 2-core machine with empty caches (`./dev fresh`; docs/benchmarks.md):
+# the build announces its plan and time from these, scaled by the cores it has.
+COLD_SECONDS = {"kubernetes": 600, "etcd": 90, "coredns": 120, "pause": 5, "cri-tools": 40, "cni-plugins": 30,
+                "calico": 180, "images": 120}
+COLD_SECONDS_CORES = 2
+
+
+def cold_estimate(steps: list[str], cores: int) -> float:
+    """Seconds a cold build of these steps should take with this many cores (Go builds use them all)."""
+    return sum(COLD_SECONDS.get(step, 0) for step in steps) * COLD_SECONDS_CORES / max(1, min(cores, 16))
+
+
 # Bump when the build commands change in a way the fields above do not show.
-RECIPE_REVISION = "1"
+RECIPE_REVISION = "2"
 
 ETCD_MAIN = """package main
 
@@ -116,7 +158,8 @@ def kubernetes_build(version: str, build_date: str) -> GoBuild:
     )
 
 
-def component_builds(kubernetes_minor: str, etcd_version: str, coredns_version: str) -> list[GoBuild]:
+def component_builds(kubernetes_minor: str, etcd_version: str, coredns_version: str,
+                     calico_version: str) -> list[GoBuild]:
     """Everything besides Kubernetes itself, at the versions its kubeadm asks for."""
     return [
         GoBuild(name="etcd", module="go.etcd.io/etcd/server/v3", version=f"v{etcd_version}", mode="wrapper",
@@ -135,13 +178,33 @@ def component_builds(kubernetes_minor: str, etcd_version: str, coredns_version: 
                 packages=("./plugins/main/loopback", "./plugins/meta/portmap", "./plugins/meta/bandwidth",
                           "./plugins/ipam/host-local"),
                 ldflags=("-s", "-w"), outputs=("loopback", "portmap", "bandwidth", "host-local")),
-        # VXLAN only: no BGP daemon, no cgo (the eBPF data plane is not built in).
-        GoBuild(name="calico", module="github.com/projectcalico/calico", version=CALICO_MODULE_VERSION,
-                packages=("./node/cmd/calico-node", "./cni-plugin/cmd/calico", "./cni-plugin/cmd/install",
-                          "./kube-controllers/cmd/kube-controllers", "./kube-controllers/cmd/check-status"),
-                ldflags=("-s", "-w", f"-X github.com/projectcalico/calico/node/buildinfo.GitVersion={CALICO_IMAGE_TAG}",
-                         f"-X github.com/projectcalico/calico/node/buildinfo.GitRevision={CALICO_COMMIT}",
-                         f"-X github.com/projectcalico/calico/node/pkg/lifecycle/startup.VERSION={CALICO_IMAGE_TAG}"),
-                git_folders=(("api", CALICO_COMMIT),),
-                outputs=("calico-node", "calico", "install", "kube-controllers", "check-status")),
+        calico_build(calico_version),
     ]
+
+
+def calico_source(calico_version: str) -> CalicoSource:
+    if calico_version not in CALICO_SOURCES:
+        raise UserError(f"calico_version {calico_version} cannot be built offline: the artifacts know Calico "
+                        f"{', '.join(CALICO_SOURCES)} (clusterboot/artifacts/recipes.py); set calico_version to one")
+    return CALICO_SOURCES[calico_version]
+
+
+def calico_build(calico_version: str) -> GoBuild:
+    """VXLAN only: no BGP daemon, no cgo (the eBPF data plane is not built in)."""
+    source = calico_source(calico_version)
+    api, std = "github.com/projectcalico/api", f"{CALICO_MODULE}/lib/std"
+    return GoBuild(
+        name="calico", module=CALICO_MODULE, version=source.module_version,
+        packages=("./node/cmd/calico-node", "./cni-plugin/cmd/calico", "./cni-plugin/cmd/install",
+                  "./kube-controllers/cmd/kube-controllers", "./kube-controllers/cmd/check-status"),
+        # What calico's Makefiles stamp (lib.Makefile's LDFLAGS): calico-node reports this version to the datastore.
+        ldflags=("-s", "-w", f"-X {CALICO_MODULE}/pkg/buildinfo.Version={calico_version}",
+                 f"-X {CALICO_MODULE}/pkg/buildinfo.GitRevision={source.commit}"),
+        replace_modules=((api, source.api_version), (std, source.module_version)),
+        drop_modules=(f"{CALICO_MODULE}/lib/httpmachinery",),
+        go_sum=(f"{api} {source.api_version} {source.api_sums[0]}",
+                f"{api} {source.api_version}/go.mod {source.api_sums[1]}",
+                f"{std} {source.module_version} {source.std_sums[0]}",
+                f"{std} {source.module_version}/go.mod {source.std_sums[1]}"),
+        outputs=("calico-node", "calico", "install", "kube-controllers", "check-status"),
+    )
