@@ -294,7 +294,7 @@ def levers_table(rows: list[dict]) -> str:
 
 
 # Main-process CPU of one ansible-playbook before its first task (parsing, inventory, plugins), fitted over
-# the 5 processes of a sharded levers run (README, "Sharded runs": 1.09-1.31 s): each extra shard pays it again.
+# the 5 processes of a sharded levers run (docs/benchmarks.md, "Sharded runs": 1.09-1.31 s): each extra shard pays it again.
 FIXED_MAIN_CPU_S = 1.3
 
 
@@ -323,7 +323,7 @@ def noop_row(rows: list[dict]) -> dict:
     defaults = (("template cache", "compiled once"), ("controller skip", "in the main process"))
     row = next((r for lever in defaults for r in rows if (r["lever"], r["setting"]) == lever
                 and r["phase"].startswith("--phase")), None)
-    if row is None:  # levers files from before --controller-skip (the README's older projections)
+    if row is None:  # levers files from before --controller-skip (older projections)
         raise SystemExit("--project: this levers JSON has no `--levers PHASE --template-cache` or "
                          "`--controller-skip` row, which the model needs")
     return row
@@ -336,7 +336,7 @@ def project(rows: list[dict], nodes: int, cores: int, small: list[dict] | None =
 
     Model, every input measured by that run except FIXED_MAIN_CPU_S:
       per task-host: main-process CPU m, forked workers' CPU w (controller CPU minus main), node CPU n; task-hosts
-        per node k; m does not grow with the hosts a process holds (README: 15.0 ms per task-host on 100 nodes,
+        per node k; m does not grow with the hosts a process holds (docs/benchmarks.md: 15.0 ms per task-host on 100 nodes,
         16.4 ms on 10), so the main process's CPU is m * k * nodes;
       one process: the main process is single-threaded, all controller CPU must fit the cores, and real nodes
         work in parallel (each node's CPU, n * k, overlaps the controller's): wall = the largest of the three;
