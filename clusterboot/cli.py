@@ -182,10 +182,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _run_site(args: argparse.Namespace) -> int:
-    from clusterboot import inventory, playbook_map, runner
+    from clusterboot import inventory, playbook_map, runner, usage
 
     path = inventory.resolve(args.inventory)
     hostvars, groups = inventory.check(path)
+    usage.check_limit(args.limit, hostvars, groups, path)
     _check_ssh_keys(hostvars)
     # A cluster we did not build has only the Spark phase, run against its kubeconfig.
     site = PROJECT_DIR / "playbooks" / ("external.yml" if inventory.is_external(hostvars) else "site.yml")
@@ -240,12 +241,13 @@ def _shard_steps(args: argparse.Namespace, plays, hostvars: dict, groups: dict, 
 
 
 def _day2(args: argparse.Namespace) -> int:
-    from clusterboot import inventory, playbook_map, runner, settings
+    from clusterboot import inventory, playbook_map, runner, settings, usage
 
     if args.inventory is None:
         raise UserError(f"say which cluster: {args.command} --inventory NAME (a folder under inventory/) or a path")
     path = inventory.resolve(args.inventory)
     hostvars, groups = inventory.check(path)
+    usage.check_limit(args.limit, hostvars, groups, path)
     if inventory.is_external(hostvars):
         raise UserError(f"{args.command}: inventory {path.name} names a cluster by its kubeconfig "
                         "(cluster_kubeconfig); day-2 commands work on the nodes of a cluster bootstrap.py built")
@@ -301,6 +303,7 @@ def _submit(args: argparse.Namespace) -> int:
     name = args.submit_inventory or args.inventory
     if name is None:
         raise UserError("say which cluster to submit to: --inventory NAME")
+    submit.check_job(args.job)
     path = inventory.resolve(name)
     cluster = submit.Cluster.from_inventory(*inventory.check(path))
     job_args = args.job_args[1:] if args.job_args[:1] == ["--"] else args.job_args

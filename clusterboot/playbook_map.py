@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from clusterboot import usage
 from clusterboot.errors import UserError
 
 
@@ -62,11 +63,11 @@ def tags_for(plays: list[PlayInfo], role: str | None, phase: str | None) -> list
     """Ansible tags that select one role (on its play's hosts) or one phase."""
     if role is not None:
         if role not in roles(plays):
-            raise UserError(f"unknown role {role!r}; roles in site.yml: {', '.join(roles(plays))}")
+            raise usage.unknown("role", role, roles(plays), "--role takes a role of site.yml")
         return [role]
     if phase is not None:
         if phase not in phases(plays):
-            raise UserError(f"unknown phase {phase!r}; phases in site.yml: {', '.join(phases(plays))}")
+            raise usage.unknown("phase", phase, phases(plays), "--phase takes a phase of site.yml")
         return [phase]
     return []
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from clusterboot import settings as role_settings
+from clusterboot import usage
 from clusterboot.errors import RunFailed, UserError
 from clusterboot.inventory import is_external
 from clusterboot.runner import new_artifacts_dir
@@ -106,6 +107,13 @@ class KubernetesTarget:
 
 def available_jobs() -> list[str]:
     return sorted(p.stem for p in JOBS_DIR.glob("*.py") if p.stem not in ("__init__", "session", "ml_common"))
+
+
+def check_job(job: str) -> None:
+    """Refuse a job that is neither one of spark_jobs/ nor an existing .py file, naming the closest jobs."""
+    if job not in available_jobs() and user_script(job) is None:
+        raise UserError(f"unknown job {job!r}{usage.did_you_mean(job, available_jobs())}: neither a job of "
+                        f"spark_jobs/ ({', '.join(available_jobs())}) nor an existing .py file")
 
 
 def user_script(job: str) -> Path | None:
@@ -312,9 +320,7 @@ def last_error_line(text: str) -> str:
 
 def submit(cluster: Cluster, job: str, job_args: list[str], conf: dict[str, str] | None = None,
            py_files: list[Path] | None = None, log=print) -> SubmitResult:
-    if job not in available_jobs() and user_script(job) is None:
-        raise UserError(f"unknown job {job!r}: neither a job of spark_jobs/ ({', '.join(available_jobs())}) "
-                        "nor an existing .py file")
+    check_job(job)
     missing = [str(p) for p in py_files or [] if not p.is_file()]
     if missing:
         raise UserError(f"--py-files: {', '.join(missing)} does not exist")

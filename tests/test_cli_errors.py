@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from clusterboot import inventory as inventories, usage
 from clusterboot.inventory_writer import InventorySpec, write_inventory
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -91,12 +92,67 @@ def test_empty_inventory(tmp_path):
 
 def test_unknown_role():
     code, out = bootstrap("--inventory", "lab100", "--role", "kubelet")
-    assert code == 2 and "unknown role 'kubelet'; roles in site.yml: preflight, package_cache, base" in out
+    assert code == 2 and "unknown role 'kubelet'; --role takes a role of site.yml: preflight, package_cache, base" in out
+
+
+def test_misspelt_role_names_the_closest():
+    code, out = bootstrap("--inventory", "lab100", "--role", "contanier_runtime")
+    assert code == 2 and "unknown role 'contanier_runtime' (did you mean container_runtime?)" in out
 
 
 def test_unknown_phase():
     code, out = bootstrap("--inventory", "lab100", "--phase", "everything")
-    assert code == 2 and "unknown phase 'everything'; phases in site.yml: nodes" in out
+    assert code == 2 and "unknown phase 'everything'; --phase takes a phase of site.yml: nodes" in out
+
+
+def test_misspelt_phase_names_the_closest():
+    code, out = bootstrap("--inventory", "lab100", "--phase", "kubernets")
+    assert code == 2 and "unknown phase 'kubernets' (did you mean kubernetes?)" in out
+
+
+@pytest.fixture
+def unreachable(inventory: Path) -> Path:
+    """An inventory whose SSH key is missing: were the limit check broken, the run would still stop before SSH."""
+    edit(inventory / "group_vars/all.yml", "cluster_name:", "ansible_ssh_private_key_file: /nonexistent/key\ncluster_name:")
+    return inventory
+
+
+@pytest.mark.parametrize("limit, message", [
+    ("nosuchhost", "has no host or group 'nosuchhost'; its hosts: cp01, wk001, wk002, wk003"),
+    ("wk0001", "has no host or group 'wk0001' (did you mean wk001"),
+    ("worker", "has no host or group 'worker' (did you mean workers?)"),
+    ("wk001,cp1", "has no host or group 'cp1' (did you mean cp01?)"),
+    ("wk9*", "'wk9*' matches no host or group"),
+    ("~^db", "'~^db' matches no host or group"),
+    ("@/nonexistent/site.retry", "no file /nonexistent/site.retry"),
+    ("all:!k8s_cluster", "selects no host of inventory"),
+    ("workers:&control_plane", "selects no host of inventory"),
+])
+def test_a_limit_that_names_no_host_is_refused_before_any_run(unreachable, limit, message):
+    code, out = bootstrap("--inventory", str(unreachable), "--limit", limit, "--no-jobs")
+    assert code == 2 and message in out, out
+
+
+def test_a_limit_on_a_day2_command_is_checked_too(unreachable):
+    code, out = bootstrap("verify", "--inventory", str(unreachable), "--limit", "cp-01")
+    assert code == 2 and "has no host or group 'cp-01' (did you mean cp01?)" in out, out
+
+
+@pytest.mark.parametrize("limit", ["wk001", "workers", "wk00*", "~^wk00[1-3]$", "workers[0:2]", "k8s_cluster:!workers",
+                                   "control_plane:&k8s_cluster", "all", "cp01,wk001"])
+def test_a_limit_that_selects_hosts_passes_the_check(limit, tmp_path):
+    """Called directly: through the CLI a passing check would start a run against lab100's addresses."""
+    hostvars, groups = inventories.load(PROJECT / "inventory" / "lab100")
+    usage.check_limit(limit, hostvars, groups, PROJECT / "inventory" / "lab100")
+    retry = tmp_path / "site.retry"
+    retry.write_text(limit.replace(",", "\n") + "\n")
+    if limit.replace(",", "").isalnum():
+        usage.check_limit(f"@{retry}", hostvars, groups, PROJECT / "inventory" / "lab100")
+
+
+def test_a_misspelt_job_names_the_closest_before_the_inventory_is_read():
+    code, out = bootstrap("submit", "--inventory", "lab999", "word_cuont")
+    assert code == 2 and "unknown job 'word_cuont' (did you mean word_count?)" in out, out
 
 
 def test_role_and_phase_together():
