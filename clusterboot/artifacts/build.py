@@ -23,7 +23,7 @@ from typing import Callable
 from clusterboot import settings
 from clusterboot.artifacts import gobuild, toolchain
 from clusterboot.artifacts.images import (
-    CALICO_NODE_START, ImageSpec, build_and_save, netbase_image, netbase_tag, sha256_file,
+    CALICO_NODE_START, ImageSpec, build_and_save, netbase_image, netbase_present, netbase_tag, sha256_file,
 )
 from clusterboot.artifacts.recipes import (
     COLD_SECONDS, GoBuild, KUBERNETES_COMMANDS, calico_source, cold_estimate, component_builds, kubernetes_build,
@@ -102,7 +102,8 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
         log(f"artifacts for Kubernetes v{kubernetes_version} are up to date in {folder} (nothing built)")
         return BuildReport(folder, built, time.monotonic() - started)
 
-    netbase_image(cache)
+    with _Heartbeat("network base image (debootstrap, once)", log, quiet=netbase_present()):
+        netbase_image(cache)
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     for sub in ("bin", "images", "manifests"):
@@ -172,7 +173,8 @@ def image_specs(version: str, k8s: Path, bins: dict[str, Path], etcd_tag: str, c
         ImageSpec("calico/kube-controllers", calico_tag, (
             ("/usr/bin/kube-controllers", calico / "kube-controllers"),
             ("/usr/bin/check-status", calico / "check-status"),
-        ), entrypoint=("/usr/bin/kube-controllers",)),
+        # As upstream's image: user 999 (the manifest says runAsNonRoot), writing its status file for check-status.
+        ), entrypoint=("/usr/bin/kube-controllers",), user="999", writable=("/status",)),
         # Not run: nodes pull it through containerd from the cluster registry and copy the binaries out.
         ImageSpec(NODE_BINARIES_IMAGE, tag, tuple(
             (f"/usr/bin/{b}", (k8s if b in KUBERNETES_COMMANDS else bins["cri-tools"]) / b) for b in NODE_BINARIES

@@ -25,6 +25,9 @@ set -e
 calico-node -startup
 export NODENAME="$(cat /var/lib/calico/nodename)" FELIX_FELIXHOSTNAME="$(cat /var/lib/calico/nodename)"
 export FELIX_DATASTORETYPE="${DATASTORE_TYPE:-kubernetes}"
+# This build has no libbpf (no cgo): felix's cleanup of a BPF connect-time load balancer, which it runs in
+# iptables mode in case BPF mode was on before, would panic in libbpf's stub. BPF mode is never on here.
+export FELIX_DebugSkipCTLBCleanup=true
 calico-node -allocate-tunnel-addrs -allocate-tunnel-addrs-run-once
 calico-node -allocate-tunnel-addrs &
 calico-node -monitor-addresses &
@@ -42,6 +45,9 @@ class ImageSpec:
     files: tuple[tuple[str, Path], ...]  # (path in the image, file on the controller)
     base: str = "scratch"
     entrypoint: tuple[str, ...] = ()
+    user: str = ""  # run as this uid (a manifest with runAsNonRoot refuses root), owning `writable`
+    writable: tuple[str, ...] = ()  # empty folders the user may write
+
 
     @property
     def ref(self) -> str:
@@ -52,7 +58,8 @@ class ImageSpec:
         return f"{self.name.replace('/', '_')}_{self.tag}.tar"
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256(repr((self.name, self.tag, self.base, self.entrypoint)).encode())
+        digest = hashlib.sha256(repr((self.name, self.tag, self.base, self.entrypoint, self.user,
+                                      self.writable)).encode())
         for target, source in self.files:
             digest.update(target.encode())
             digest.update(source.read_bytes() if source.is_file() else b"")
@@ -65,10 +72,14 @@ def netbase_tag() -> str:
     return f"clusterboot-netbase:{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
 
+def netbase_present() -> bool:
+    return subprocess.run(["docker", "image", "inspect", netbase_tag()], capture_output=True, check=False).returncode == 0
+
+
 def netbase_image(work_dir: Path) -> str:
     """A minimal Debian with the network tools, from debootstrap (no image registry is needed); built once."""
     tag = netbase_tag()
-    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode == 0:
+    if netbase_present():
         return tag
     if shutil.which("debootstrap") is None:
         apt_install(["debootstrap"])
@@ -103,7 +114,12 @@ def build_and_save(spec: ImageSpec, archive_dir: Path) -> dict:
             shutil.copy2(source, staged)
             staged.chmod(0o755)
             lines.append(f"COPY f{index} {target}")
+        for index, folder in enumerate(spec.writable):
+            (Path(context) / f"w{index}").mkdir()
+            lines.append(f"COPY --chown={spec.user} w{index} {folder}")
         lines.append("ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin")
+        if spec.user:
+            lines.append(f"USER {spec.user}")
         if spec.entrypoint:
             lines.append(f"ENTRYPOINT {json.dumps(list(spec.entrypoint))}")
         (Path(context) / "Dockerfile").write_text("\n".join(lines) + "\n")

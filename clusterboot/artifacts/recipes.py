@@ -85,8 +85,8 @@ class GoBuild:
 
 # Seconds each cold step took on a 2-core machine with empty caches (`./dev fresh`; docs/benchmarks.md):
 # the build announces its plan and time from these, scaled by the cores it has.
-COLD_SECONDS = {"kubernetes": 600, "etcd": 90, "coredns": 120, "pause": 5, "cri-tools": 40, "cni-plugins": 30,
-                "calico": 180, "images": 120}
+COLD_SECONDS = {"kubernetes": 445, "etcd": 20, "coredns": 80, "pause": 1, "cri-tools": 25, "cni-plugins": 5,
+                "calico": 160, "images": 70}
 COLD_SECONDS_CORES = 2
 
 
