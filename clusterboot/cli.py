@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = inventory_commands.add_parser("check", help="run every inventory check without contacting any node")
     check.add_argument("--inventory", "-i", required=True, help="a name under inventory/ or a path")
 
+    commands.add_parser("settings", help="print the settings reference (every setting, its type, default and "
+                                         "description) as Markdown: docs/settings.md")
+
     for name, operation in day2.OPERATIONS.items():
         command = commands.add_parser(name, help=operation.help, epilog=f"runs playbooks/{operation.playbook}")
         if name == "remove-node":
@@ -173,6 +176,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _submit(args)
     if args.command == "artifacts":
         return _artifacts(args)
+    if args.command == "settings":
+        from clusterboot import settings_doc
+
+        print(settings_doc.render(), end="")
+        return EXIT_OK
     if args.command in day2.OPERATIONS:
         return _day2(args)
     if args.inventory is None:
