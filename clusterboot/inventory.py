@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import yaml
 
+from clusterboot import inventory_checks
 from clusterboot.errors import UserError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-CHECKS_FILE = PROJECT_DIR / "roles/preflight/filter_plugins/cluster_inventory.py"
 
 
 def resolve(name_or_path: str) -> Path:
@@ -70,15 +67,6 @@ def load(path: Path) -> tuple[dict[str, dict], dict[str, list[str]]]:
     return hostvars, groups
 
 
-@functools.cache
-def _checks_module() -> ModuleType:
-    """Loaded once per process: it reads every role's specs, defaults and tasks on first use."""
-    spec = importlib.util.spec_from_file_location("cluster_inventory", CHECKS_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def is_external(hostvars: dict[str, dict]) -> bool:
     """A cluster clusterboot did not build: the inventory names its kubeconfig instead of its nodes."""
     return any("cluster_kubeconfig" in variables for variables in hostvars.values())
@@ -116,7 +104,7 @@ def check(path: Path) -> tuple[dict[str, dict], dict[str, list[str]]]:
     """Load and check: raise UserError listing every problem, else return (hostvars, groups)."""
     hostvars, groups = load(path)
     problems = (external_errors(path, hostvars, groups) if is_external(hostvars)
-                else _checks_module().cluster_inventory_errors(hostvars, groups))
+                else inventory_checks.cluster_inventory_errors(hostvars, groups))
     if problems:
         raise UserError(f"inventory {path.name} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
     return hostvars, groups

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clusterboot import inventory as inventory_module
+from clusterboot import inventory_checks
 from clusterboot.cli import main
 from clusterboot.inventory_writer import InventorySpec, write_inventory
 
@@ -143,13 +143,13 @@ def test_templated_values_are_accepted(inventory, capsys):
 
 def test_every_spec_parses_with_known_tags():
     """Each role's argument_specs.yml loads, and every [format=...] tag names a known format."""
-    specs = inventory_module._checks_module().load_specs()
+    specs = inventory_checks.load_specs()
     assert "cluster_pod_cidr" in specs and "calico_encapsulation" in specs and "spark_submit_conf" in specs
 
 
 def test_every_default_is_a_known_variable():
     """Unknown-key detection derives from the roles: anything a role defaults or declares is accepted."""
-    module = inventory_module._checks_module()
+    module = inventory_checks
     known = module.known_variables()
     for path in PROJECT.glob("roles/*/defaults/main.yml"):
         assert set(yaml.safe_load(path.read_text()) or {}) <= known, path

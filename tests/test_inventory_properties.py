@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from clusterboot import inventory as inventory_module
+from clusterboot import inventory_checks
 from clusterboot.cli import main
 from clusterboot.errors import UserError
 from clusterboot.inventory_writer import InventorySpec, write_inventory
@@ -79,7 +79,7 @@ def test_every_generated_inventory_passes(spec):
         assert f"{nodes} nodes, no problems found" in out
 
 
-VARIABLES = sorted(inventory_module._checks_module().load_specs())
+VARIABLES = sorted(inventory_checks.load_specs())
 yaml_scalars = (st.none() | st.booleans() | st.integers(min_value=-10**6, max_value=10**6)
                 | st.floats(allow_nan=False, allow_infinity=False, width=32)
                 | st.text(max_size=20) | st.sampled_from(["{{ node_ip }}", "10.20.0.1", "10.20.0.0/24", "1.34.2", "cp01",
@@ -151,5 +151,5 @@ def test_check_function_never_raises(hostvars, groups):
     for members in groups.values():
         for host in members:
             hostvars.setdefault(host, {})
-    problems = inventory_module._checks_module().cluster_inventory_errors(hostvars, groups)
+    problems = inventory_checks.cluster_inventory_errors(hostvars, groups)
     assert isinstance(problems, list) and all(isinstance(p, str) for p in problems)

@@ -87,7 +87,7 @@ def test_unknown_role_lists_the_known_ones(plays):
 
 
 def test_unknown_phase_lists_the_known_ones(plays):
-    with pytest.raises(UserError, match="unknown phase 'network'; phases in site.yml: nodes, kubernetes, spark"):
+    with pytest.raises(UserError, match="unknown phase 'network'; --phase takes a phase of site.yml: nodes, kubernetes, spark"):
         playbook_map.tags_for(plays, None, "network")
 
 
