@@ -21,6 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from clusterboot import settings
 from clusterboot.artifacts import build
 from clusterboot.inventory import load, resolve
 from clusterboot.inventory_writer import KUBERNETES_VERSION
@@ -52,7 +53,7 @@ def main() -> None:
         return None
 
     def own_api_answers(node: str) -> bool:
-        server = f"https://{hostvars[node]['node_ip']}:6443"
+        server = f"https://{hostvars[node]['node_ip']}:{settings.with_defaults(hostvars[node])['cluster_api_port']}"
         return subprocess.run([*kubectl, f"--server={server}", "--request-timeout=2s", "get", "--raw", "/readyz"],
                               capture_output=True, check=False).returncode == 0
 

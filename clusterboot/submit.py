@@ -60,7 +60,7 @@ class Cluster:
         # The control_plane role's kubeconfig names the API's stable address (the VIP with several control
         # planes); before it exists, the address it will name.
         api_server = api_server_of(kubeconfig) if kubeconfig.is_file() else \
-            f"https://{settings.get('cluster_control_plane_vip') or settings['node_ip']}:6443"
+            f"https://{settings.get('cluster_control_plane_vip') or settings['node_ip']}:{settings['cluster_api_port']}"
         return cls(
             name=settings["cluster_name"], manager=settings.get("cluster_spark_manager", "kubernetes"),
             master_ip=str(settings["node_ip"]),

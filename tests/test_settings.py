@@ -114,3 +114,17 @@ def test_no_role_retypes_a_declared_default():
              *PROJECT.glob("roles/*/templates/*.j2"), *PROJECT.glob("playbooks/*.yml")]
     found = [f"{f.relative_to(PROJECT)}: {m.group(0)}" for f in files for m in pattern.finditer(f.read_text())]
     assert found == []
+
+
+def test_no_file_retypes_a_declared_port():
+    """A declared port (cluster_api_port, cluster_registry_port, ...) written as a number anywhere else would be a
+    second home for it: a changed setting would leave that copy behind."""
+    ports = {name: str(value) for name, value in settings.declared_defaults().items() if name.endswith("_port")}
+    assert "cluster_api_port" in ports
+    files = [*PROJECT.glob("roles/*/defaults/main.yml"), *PROJECT.glob("roles/*/tasks/*.yml"),
+             *PROJECT.glob("roles/*/templates/*.j2"), *PROJECT.glob("playbooks/*.yml"),
+             *PROJECT.glob("clusterboot/**/*.py"), *PROJECT.glob("bench/*.py")]
+    files.remove(PROJECT / "clusterboot" / "inventory_checks.py")  # its messages show cp01:5000 as an example
+    found = [f"{f.relative_to(PROJECT)}: {value} ({name})" for f in files for name, value in ports.items()
+             if re.search(rf"(?<![\d.]){value}(?![\d.])", f.read_text())]
+    assert found == []
