@@ -3,6 +3,7 @@ the controller (set_fact, assert, a role's argument validation ...) is run, in a
 (no worker forked), with the same statuses, registered values and recap as Ansible's linear strategy gives.
 Real ansible-playbook runs on three local hosts."""
 
+import importlib.util
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from clusterboot import mitogen
 
 PROJECT = Path(__file__).resolve().parent.parent
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+STRATEGY = PROJECT / "plugins" / "strategy" / "clusterboot_linear.py"
 
 # A test plugin that writes the pid of the process evaluating it, then answers `false`.
 RECORDING_TEST = """\
@@ -213,6 +215,30 @@ def test_controller_actions_off_forks_workers_for_them_and_still_skips_in_the_ma
     assert rc == 2, out
     assert condition_pids == [main_pid] * 3 and loop_pids == {main_pid}
     assert len(action_pids) == 3 and main_pid not in action_pids
+
+
+def test_levers_off_is_linear_as_it_is_after_a_notice(project: Path):
+    """CLUSTERBOOT_LEVERS=off, as on an ansible-core the levers are not tested on: no private API is touched, a
+    worker is forked for every task-host as linear does, and the run says so once."""
+    rc_linear, out_linear, *_ = run(project, "linear")
+    rc, out, (main_pid, *condition_pids), action_pids, loop_pids = run(
+        project, "clusterboot_linear", {"CLUSTERBOOT_LEVERS": "off"})
+    assert rc == rc_linear == 2, out
+    assert outcome(out) == outcome(out_linear)
+    assert len(condition_pids) == 3 and main_pid not in condition_pids
+    assert len(action_pids) == 3 and main_pid not in action_pids
+    assert out.count("clusterboot_linear: the speed levers are off") == 1, out
+
+
+def test_the_levers_switch_on_only_for_the_ansible_core_minors_they_are_tested_on():
+    spec = importlib.util.spec_from_file_location("clusterboot_linear_versions", STRATEGY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tested = module.LEVERS_TESTED_ON[0]
+    assert module.levers_enabled(f"{tested}.14", {})
+    assert not module.levers_enabled(f"{tested}.14", {"CLUSTERBOOT_LEVERS": "off"})
+    assert not module.levers_enabled("2.21.5", {})
+    assert not module.levers_enabled("2.190.0", {})
 
 
 BROKEN_TEMPLATE = """\

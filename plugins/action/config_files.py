@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 
-from ansible._internal._templating import _template_vars
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
+from ansible.template import generate_ansible_template_vars, trust_as_template
 
 ARGUMENT_SPEC = {
     "directories": {"type": "list", "elements": "dict", "default": [], "options": {
@@ -65,9 +64,10 @@ class ActionModule(ActionBase):
         # Includes and imports inside the template are looked for as the template action looks for them.
         searchpath = [*task_vars.get("ansible_search_path", []), self._loader._basedir, os.path.dirname(source)]
         searchpath = [path for folder in searchpath for path in (os.path.join(folder, "templates"), folder)]
-        variables = {**task_vars, **_template_vars.generate_ansible_template_vars(
-            path=spec["template"], fullpath=source, dest_path=spec["dest"],
-            include_ansible_managed="ansible_managed" not in task_vars), **spec["vars"]}
+        template_vars = generate_ansible_template_vars(path=spec["template"], fullpath=source, dest_path=spec["dest"])
+        if "ansible_managed" in task_vars:  # the inventory's own wins, as with the template action
+            del template_vars["ansible_managed"]
+        variables = {**task_vars, **template_vars, **spec["vars"]}
         templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables)
         text = templar.template(trust_as_template(self._loader.get_text_file_contents(source)),
                                 escape_backslashes=False, overrides=TEMPLATE_OVERRIDES)

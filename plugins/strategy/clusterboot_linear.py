@@ -25,6 +25,10 @@ each time, as Ansible does.
 
 The base is Ansible's `linear`, or the strategy named by CLUSTERBOOT_STRATEGY_BASE (`mitogen_linear`, set by
 clusterboot's runner when Mitogen is installed; its folder must then be in ANSIBLE_STRATEGY_PLUGINS too).
+
+All of this reaches into ansible-core's private modules (ansible._internal), which any release may change. So
+the levers switch on only for the ansible-core minors they are tested on (LEVERS_TESTED_ON); on any other, or
+with CLUSTERBOOT_LEVERS=off, this strategy is its base unchanged, after a one-line notice.
 """
 
 from __future__ import annotations
@@ -34,16 +38,12 @@ import types
 import typing as t
 from pathlib import Path
 
-from ansible._internal import _display_utils, _task
-from ansible._internal._templating._engine import TemplateEngine, TemplateOptions
-from ansible._internal._templating._jinja_bits import (_TEMPLATE_OVERRIDE_FIELD_NAMES, AnsibleEnvironment,
-                                                       _TemplateCompileContext, is_possibly_template)
-from ansible._internal._templating._utils import TemplateContext
 from ansible.executor.task_executor import TaskExecutor
-from ansible.executor.task_result import _RawTaskResult
 from ansible.plugins import loader as plugin_loader
 from ansible.plugins.loader import strategy_loader
+from ansible.release import __version__ as ANSIBLE_CORE_VERSION
 from ansible.template import trust_as_template
+from ansible.utils.display import Display
 from jinja2 import nodes
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import TemplateSyntaxError
@@ -63,16 +63,35 @@ DOCUMENTATION = """
 CONTROLLER_ACTIONS = frozenset(f"{prefix}{name}" for prefix in ("", "ansible.builtin.", "ansible.legacy.")
                                for name in ("validate_argument_spec", "set_fact", "debug", "assert", "fail"))
 
-TEMPLATE_CACHE = os.environ.get("CLUSTERBOOT_TEMPLATE_CACHE", "on") != "off"
+# The ansible-core minors whose private interfaces these levers are tested against (CI runs on the pinned one).
+LEVERS_TESTED_ON = ("2.19",)
+
+
+def levers_enabled(core_version: str, environ: t.Mapping[str, str]) -> bool:
+    return (environ.get("CLUSTERBOOT_LEVERS", "on") != "off"
+            and ".".join(core_version.split(".")[:2]) in LEVERS_TESTED_ON)
+
+
+LEVERS = levers_enabled(ANSIBLE_CORE_VERSION, os.environ)
+if LEVERS:
+    from ansible._internal import _display_utils, _task
+    from ansible._internal._templating._engine import TemplateEngine, TemplateOptions
+    from ansible._internal._templating._jinja_bits import (_TEMPLATE_OVERRIDE_FIELD_NAMES, AnsibleEnvironment,
+                                                           _TemplateCompileContext, is_possibly_template)
+    from ansible._internal._templating._utils import TemplateContext
+    from ansible.executor.task_result import _RawTaskResult
+
+TEMPLATE_CACHE = LEVERS and os.environ.get("CLUSTERBOOT_TEMPLATE_CACHE", "on") != "off"
 
 # Code objects by (kind, environment class, source, the lexer's settings, escape_backslashes): the generated code
 # depends on nothing else, and Template.from_code runs it in a fresh namespace for every use.
 _compiled: dict[tuple, types.CodeType] = {}
-_jinja_compile = AnsibleEnvironment.compile
-_jinja_compile_expression = AnsibleEnvironment.compile_expression
+if LEVERS:
+    _jinja_compile = AnsibleEnvironment.compile
+    _jinja_compile_expression = AnsibleEnvironment.compile_expression
 
 
-def _key(env: AnsibleEnvironment, kind: str, source: str) -> tuple:
+def _key(env: "AnsibleEnvironment", kind: str, source: str) -> tuple:
     context = _TemplateCompileContext.current(optional=True)
     return (kind, type(env), str(source), tuple(getattr(env, field) for field in _TEMPLATE_OVERRIDE_FIELD_NAMES),
             context.escape_backslashes if context else None)
@@ -132,7 +151,7 @@ def _template_strings(value) -> t.Iterator[str]:
 Base = strategy_loader.get(os.environ.get("CLUSTERBOOT_STRATEGY_BASE", "linear"), class_only=True)
 
 
-class StrategyModule(Base):  # type: ignore[misc,valid-type]
+class LeverStrategy(Base):  # type: ignore[misc,valid-type]
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._compiled_for: set[str] = set()  # tasks (uuid) and roles (path) whose templates were compiled
@@ -246,3 +265,14 @@ class StrategyModule(Base):  # type: ignore[misc,valid-type]
             return result
         except Exception:  # the worker evaluates it again and reports the error as usual
             return None
+
+
+if LEVERS:
+    StrategyModule = LeverStrategy
+else:
+    Display().display(f"clusterboot_linear: the speed levers are off (ansible-core {ANSIBLE_CORE_VERSION}; tested "
+                      f"on {', '.join(LEVERS_TESTED_ON)}; CLUSTERBOOT_LEVERS={os.environ.get('CLUSTERBOOT_LEVERS', 'on')}): "
+                      f"running {Base.__module__.rsplit('.', 1)[-1]} as it is")
+
+    class StrategyModule(Base):  # type: ignore[misc,valid-type,no-redef]
+        """The base strategy unchanged."""
