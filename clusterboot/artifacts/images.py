@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clusterboot.errors import UserError
-from clusterboot.lab.docker_engine import apt_install, docker
+from clusterboot.docker_engine import apt_install, docker
 
 # kube-proxy and calico-node program the node's packet filter and routes: they need these tools.
 NETBASE_PACKAGES = ["iptables", "ipset", "conntrack", "iproute2", "kmod", "ca-certificates"]

@@ -26,7 +26,7 @@ from email.utils import formatdate
 from pathlib import Path
 
 from clusterboot.errors import UserError
-from clusterboot.lab.docker_engine import docker
+from clusterboot.docker_engine import docker
 
 KUBELET_UNIT = """[Unit]
 Description=kubelet: The Kubernetes Node Agent

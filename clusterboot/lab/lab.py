@@ -15,7 +15,7 @@ from pathlib import Path
 from clusterboot.artifacts.build import artifacts_dir, default_cache
 from clusterboot.errors import UserError
 from clusterboot.inventory_writer import KUBERNETES_VERSION, InventorySpec, host_addresses, write_inventory
-from clusterboot.lab.docker_engine import docker, engine_answers, ensure_engine
+from clusterboot.docker_engine import docker, engine_answers, ensure_engine
 from clusterboot.lab.node_image import ensure_node_image
 from clusterboot.mitogen import SSH_CONTROL_DIR
 

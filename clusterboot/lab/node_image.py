@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clusterboot.errors import UserError
-from clusterboot.lab.docker_engine import apt_install, docker
+from clusterboot.docker_engine import apt_install, docker
 
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"

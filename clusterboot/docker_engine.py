@@ -1,4 +1,4 @@
-"""Find a Docker engine that answers, or start one the lab owns."""
+"""The Docker engine the artifacts build and the lab use: find one that answers, or start one; run the CLI."""
 
 from __future__ import annotations
 
