@@ -12,6 +12,7 @@ tests/test_kafka_lab.py runs the three-broker quorum, the driver restart and the
 
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -76,12 +77,46 @@ def test_a_release_that_does_not_match_its_checksum_is_refused(small_lab):
     right = settings.read_text()
     settings.write_text(re.sub(r"kafka_release_sha512: \w+", "kafka_release_sha512: '" + "f" * 128 + "'", right))
     before = docker_exec(cfg, "bash", "-c", "sha512sum /opt/kafka/*.tgz")
-    refused = bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "streaming")
+    try:
+        refused = bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "streaming")
+    finally:
+        settings.write_text(right)  # the lab as the other tests expect it
     assert refused.returncode == 1, refused.stdout[-4000:]
     failing = next(line for line in refused.stdout.splitlines() if line.startswith("cp01 "))
     assert "Download the Kafka release" in failing and "checksum" in failing.lower(), failing
     assert docker_exec(cfg, "bash", "-c", "sha512sum /opt/kafka/*.tgz") == before
     assert docker_exec(cfg, "systemctl", "is-active", "kafka").strip() == "active"
+
+
+def test_a_log_folder_that_lost_its_format_is_refused_not_formatted(small_lab):
+    """As if the broker's data disk were not mounted: its folder is empty. The broker does not start on it and
+    nothing formats it (a new voter with empty metadata); a run stops and names the folder. Put back, the
+    broker runs on its old data."""
+    cfg, _ = small_lab
+    docker_exec(cfg, "systemctl", "stop", "kafka")
+    docker_exec(cfg, "mv", "/var/lib/kafka/data", "/var/lib/kafka/data.mounted")
+    docker_exec(cfg, "install", "-d", "-o", "kafka", "-g", "kafka", "-m", "0750", "/var/lib/kafka/data")
+    try:
+        docker_exec(cfg, "systemctl", "start", "kafka")
+        time.sleep(20)  # Restart=on-failure: several starts come and go meanwhile
+        assert docker_exec(cfg, "ls", "-A", "/var/lib/kafka/data").strip() == ""
+        assert docker_exec(cfg, "systemctl", "is-active", "kafka").strip() != "active" or \
+            "meta.properties" in docker_exec(cfg, "journalctl", "-u", "kafka", "--no-pager", "-n", "50")
+        refused = bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "streaming")
+        assert refused.returncode == 1, refused.stdout[-4000:]
+        assert "/var/lib/kafka/data holds no meta.properties, but this broker formatted it before" in refused.stdout, \
+            refused.stdout[-4000:]
+        assert docker_exec(cfg, "ls", "-A", "/var/lib/kafka/data").strip() == ""
+    finally:
+        docker_exec(cfg, "systemctl", "stop", "kafka")
+        docker_exec(cfg, "rm", "-rf", "/var/lib/kafka/data")
+        docker_exec(cfg, "mv", "/var/lib/kafka/data.mounted", "/var/lib/kafka/data")
+        docker_exec(cfg, "systemctl", "reset-failed", "kafka")
+        docker_exec(cfg, "systemctl", "start", "kafka")
+    back = bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "streaming")
+    assert back.returncode == 0, back.stdout[-4000:]
+    assert "Topic: transactions" in broker_tool(f"{cfg.name}-cp01", "org.apache.kafka.tools.TopicCommand",
+                                                "--bootstrap-server", BROKER, "--describe")
 
 
 def docker_exec(cfg, *argv: str) -> str:
