@@ -6,7 +6,6 @@ toolchains), so a machine with no Go at all, or with its distribution's old one,
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -14,7 +13,9 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Callable
 
+from clusterboot.artifacts.images import sha256_file
 from clusterboot.errors import UserError
 
 GO_VERSION = "1.26.8"
@@ -40,7 +41,7 @@ def proxy_url() -> str:
     return DEFAULT_PROXY
 
 
-def go_binary(cache: Path, log=print) -> Path:
+def go_binary(cache: Path, log: Callable[[str], None] = print) -> Path:
     """bin/go of the pinned toolchain, installed under cache/toolchain on first use."""
     target = platform()
     root = cache / "toolchain" / f"go{GO_VERSION}.{target}"
@@ -57,7 +58,7 @@ def go_binary(cache: Path, log=print) -> Path:
     with tempfile.TemporaryDirectory(dir=root.parent) as work:
         archive = Path(work) / "toolchain.zip"
         _download(url, archive)
-        actual = _sha256(archive)
+        actual = sha256_file(archive)
         if actual != expected:
             raise UserError(f"the Go toolchain from {url} has sha256 {actual}, not the pinned {expected}: "
                             "refusing it (a proxy that serves other bytes, or a broken download; rerun)")
@@ -75,14 +76,6 @@ def _download(url: str, dest: Path) -> None:
     except (urllib.error.URLError, OSError) as error:
         raise UserError(f"cannot download the Go toolchain from {url}: {error}; check that the Go module proxy "
                         "is reachable (GOPROXY names another one) and rerun") from error
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _unzip(archive: Path, dest: Path, prefix: str) -> None:
