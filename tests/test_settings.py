@@ -6,6 +6,7 @@ spec and the roles' defaults, so changing a role default changes what submit sen
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -104,6 +105,23 @@ def test_ansible_gets_the_declared_defaults_under_the_inventorys_values(tmp_path
     assert seen["cluster_registry_port"] == 6000  # a group's file too
     assert seen["cluster_image_repository"] == declared["cluster_image_repository"]
     assert seen["spark_submit_pvc_mounts"] == declared["spark_submit_pvc_mounts"] == []
+
+
+def test_a_declared_default_that_is_a_template_is_rendered_by_ansible(tmp_path):
+    """cluster_registry_host defaults to the first control plane through a template: ansible-core renders only
+    trusted templates, so the vars plugin must mark the project's own defaults trusted (a real run once wrote
+    the template itself into Docker's insecure-registries)."""
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {
+        "control_plane": {"hosts": {"cp7": None}}, "workers": {"hosts": {"w1": None}}}}}))
+    (tmp_path / "plays").mkdir()  # not the inventory's folder: the plugin gives defaults at the inventory's level
+    (tmp_path / "plays" / "play.yml").write_text(
+        "- hosts: w1\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug:\n"
+        "        msg: \"registry={{ cluster_registry_host }}:{{ cluster_registry_port }}\"\n")
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
+                           "-c", "local", str(tmp_path / "plays" / "play.yml")], cwd=PROJECT, capture_output=True, text=True,
+                          env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg")}, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "registry=cp7:5000" in proc.stdout, proc.stdout
 
 
 def test_no_role_retypes_a_declared_default():

@@ -85,8 +85,8 @@ class GoBuild:
 
 # Seconds each cold step took on a 2-core machine with empty caches (`./dev fresh`; docs/benchmarks.md):
 # the build announces its plan and time from these, scaled by the cores it has.
-COLD_SECONDS = {"kubernetes": 445, "etcd": 20, "coredns": 80, "pause": 1, "cri-tools": 25, "cni-plugins": 5,
-                "calico": 160, "images": 70}
+COLD_SECONDS = {"kubernetes": 275, "etcd": 16, "coredns": 82, "pause": 1, "cri-tools": 25, "cni-plugins": 4,
+                "calico": 165, "images": 60}
 COLD_SECONDS_CORES = 2
 
 

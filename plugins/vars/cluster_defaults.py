@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from ansible.inventory.group import Group
 from ansible.plugins.vars.host_group_vars import VarsModule as HostGroupVars
+from ansible.template import trust_as_template
 
 DOCUMENTATION = """
     name: cluster_defaults
@@ -46,8 +47,15 @@ SPEC_FILE = Path(__file__).resolve().parents[2] / "roles" / "preflight" / "meta"
 
 @functools.cache
 def declared_defaults(spec_file: Path = SPEC_FILE) -> dict[str, Any]:
+    """A default that is a template (cluster_registry_host's first control plane) is marked trusted, as values
+    read from the project's own files are: ansible-core renders only trusted templates, and this file is ours."""
     options = yaml.safe_load(spec_file.read_text())["argument_specs"]["inventory"]["options"]
-    return {name: option["default"] for name, option in options.items() if "default" in option}
+    return {name: trust_as_template(option["default"]) if _template(option["default"]) else option["default"]
+            for name, option in options.items() if "default" in option}
+
+
+def _template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
 
 
 # Asked for every task and host: realpath's lstat of each path component (1.3% of the main process's samples
