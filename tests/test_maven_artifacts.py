@@ -67,3 +67,15 @@ def test_no_maven_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", "")
     assert maven.main(["kafka", "4.1.1", "--cache", str(tmp_path)]) == 2
     assert "mvn (Apache Maven) is not on PATH" in capsys.readouterr().err
+
+
+def test_a_moved_cache_names_the_folder_where_the_jars_are_now(tmp_path):
+    """The manifest of a cache copied from elsewhere (another CLUSTERBOOT_CACHE, a restored backup) names the
+    folder it was assembled in; the roles copy from the folder assemble returns, so that must be today's."""
+    jars = maven.kafka("4.1.1")
+    folder = jars.folder(tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"name": "kafka", "folder": "/gone/elsewhere", "tar": "libs.tar"}))
+    manifest, assembled = maven.assemble(jars, tmp_path)
+    assert not assembled
+    assert manifest["folder"] == str(folder)

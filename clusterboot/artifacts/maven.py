@@ -83,11 +83,12 @@ def _artifact_id(jar_name: str) -> str:
 
 
 def assemble(jars: JarSet, cache: Path) -> tuple[dict, bool]:
-    """The jar set's manifest, assembling the folder first when it is not there; (manifest, assembled now)."""
+    """The jar set's manifest, assembling the folder first when it is not there; (manifest, assembled now).
+    Its "folder" is where the set is now: a cache moved or restored elsewhere (CLUSTERBOOT_CACHE) still works."""
     folder = jars.folder(cache)
     manifest_file = folder / "manifest.json"
     if manifest_file.exists():
-        return json.loads(manifest_file.read_text()), False
+        return {**json.loads(manifest_file.read_text()), "folder": str(folder)}, False
     if shutil.which("mvn") is None:
         raise UserError("mvn (Apache Maven) is not on PATH: install it (apt-get install maven) to assemble "
                         f"the {jars.name} {jars.version} jars from Maven Central")
@@ -112,14 +113,14 @@ def assemble(jars: JarSet, cache: Path) -> tuple[dict, bool]:
     _deterministic_tar(staging / "libs", names, staging / "libs.tar")
     manifest = {
         "name": jars.name, "version": jars.version, "recipe": jars.recipe_hash(),
-        "coordinates": list(jars.coordinates), "folder": str(folder),
+        "coordinates": list(jars.coordinates),
         "jars": {name: sha256_file(staging / "libs" / name) for name in names},
         "tar": "libs.tar", "tar_sha256": sha256_file(staging / "libs.tar"),
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
-    return manifest, True
+    return {**manifest, "folder": str(folder)}, True
 
 
 def _deterministic_tar(folder: Path, names: list[str], target: Path) -> None:
