@@ -7,8 +7,8 @@ Needs Java and the Kafka jars from Maven Central (assembled into the artifacts c
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 
 import jinja2
@@ -22,8 +22,10 @@ from clusterboot.artifacts.build import default_cache
 pytestmark = pytest.mark.cluster
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT / "roles" / "kafka" / "filter_plugins"))
-from kafka_ids import kafka_cluster_id_of  # noqa: E402  (the role's own filter)
+# The role's own filter, loaded from its file as Ansible loads it (as tests/test_join_tokens.py does).
+_spec = importlib.util.spec_from_file_location("kafka_ids", PROJECT / "roles/kafka/filter_plugins/kafka_ids.py")
+kafka_ids = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(kafka_ids)
 
 
 def format_argv(variables: dict) -> list[str]:
@@ -40,7 +42,7 @@ def format_argv(variables: dict) -> list[str]:
 @pytest.mark.parametrize("cluster_name", ["lab", "sim"])
 def test_the_role_formats_a_log_folder_with_the_derived_cluster_id(cluster_name: str, tmp_path: Path) -> None:
     """`lab` derives an id that starts with "-": the role must pass it so the parser does not read an option."""
-    cluster_id = kafka_cluster_id_of(cluster_name)
+    cluster_id = kafka_ids.kafka_cluster_id_of(cluster_name)
     version = settings.role_setting("kafka", "kafka_version", {})
     assert maven.assemble(maven.kafka(version), default_cache())[0]["jars"]
     argv = format_argv({"kafka_user": "kafka", "kafka_libs": str(maven.kafka(version).folder(default_cache()) / "libs"),
