@@ -1,6 +1,6 @@
 """Fraud detection on the lab's Kafka: throughput (payments/s) and end-to-end latency p50/p99.
 
-Needs a lab bootstrapped with a kafka group and Spark standalone (tests/test_kafka_lab.py builds one the same
+Needs a lab bootstrapped with a kafka group and Spark standalone (tests/test_standalone_lab.py builds one the same
 way). Everything goes through `bootstrap.py submit`, as a user would run it:
 - throughput: N payments put in a fresh topic first, then the job run with --available-now from a fresh
   checkpoint; the same job started at the topic's end (nothing to do) gives the fixed cost (JVM, executors,

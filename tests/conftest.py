@@ -4,6 +4,7 @@ import pytest
 
 # The clusterboot package comes from the editable install (`pip install -e .`, done by ./dev).
 from clusterboot.lab import lab
+from shared_cluster import formed
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -16,3 +17,20 @@ def test_lab(tmp_path_factory):
     lab.up(cfg, nodes=3, control_planes=1, spark_manager="standalone", log=lambda _: None)
     yield cfg
     lab.down(cfg, log=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def shared_cluster(tmp_path_factory):
+    """The HA cluster with Kafka, formed as a sudo user (tests/shared_cluster.py), once per session."""
+    with formed(tmp_path_factory.mktemp("shared")) as cluster:
+        yield cluster
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The shared cluster's tests after every other (no other lab shares the machine with it), and those that
+    reset and form it again last of all; otherwise the collected order."""
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("reforms_shared_cluster"):
+            return 2
+        return 1 if "shared_cluster" in getattr(item, "fixturenames", ()) else 0
+    items.sort(key=rank)

@@ -1,7 +1,7 @@
 """What the Kafka lab tests share: bringing a lab up with a kafka group, bootstrap runs, and the answer checks.
 
-Not a test module: test_kafka_lab.py (three brokers, long) and test_kafka_small_lab.py (one broker, in CI)
-import it. Each test module builds its own lab from it, under its own name and subnet.
+Not a test module: test_standalone_lab.py (one broker from a release tarball, standalone Spark),
+shared_cluster.py and test_cluster_kafka.py (three brokers, Spark on Kubernetes) import it.
 """
 
 from __future__ import annotations
@@ -9,13 +9,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import ipaddress
 import subprocess
 import sys
 import tarfile
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -73,26 +72,6 @@ def http_server(folder: Path, address: str) -> Iterator[str]:
 def changed_total(run: subprocess.CompletedProcess) -> int:
     line = next(line for line in run.stdout.splitlines() if line.startswith("totals:"))
     return int(line.split("changed=")[1].split()[0])
-
-
-@contextmanager
-def kafka_lab(cfg: lab.LabConfig, nodes: int, brokers: list[str], extra_vars: str = "",
-              release_from: Path | None = None) -> Iterator[subprocess.CompletedProcess]:
-    """A standalone Spark lab with the brokers of the kafka group; yields the first `--phase streaming` run.
-    release_from: a folder to serve a release-shaped tarball from, on the lab network's gateway (this machine),
-    for kafka_source: release; else the lab's kafka_source (maven)."""
-    with ExitStack() as stack:
-        stack.callback(lab.down, cfg, log=lambda _: None)
-        lab.up(cfg, nodes=nodes, control_planes=1, spark_manager="standalone", log=lambda _: None)
-        if release_from is not None:
-            tarball, sha512 = release_shaped_tarball(release_from)
-            url = stack.enter_context(http_server(release_from, str(next(ipaddress.ip_network(cfg.subnet).hosts()))))
-            extra_vars += (f"kafka_source: release\nkafka_release_url: {url}/{tarball.name}\n"
-                           f"kafka_release_sha512: {sha512}\n")
-        add_kafka_group(cfg.inventory_dir, brokers, extra_vars)
-        spark = bootstrap("--inventory", str(cfg.inventory_dir), "--role", "spark_standalone")
-        assert spark.returncode == 0, spark.stdout[-4000:] + spark.stderr[-2000:]
-        yield bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "streaming")
 
 
 def generate_payments(cfg: lab.LabConfig, out: Path, rows: int, bootstrap_servers: str, *extra: str) -> Path:

@@ -70,3 +70,11 @@ def test_down_removes_everything_and_is_safe_twice(tmp_path):
     assert docker_lines("ps", "-aq", "--filter", "label=clusterboot.lab=pytestdown") == []
     assert docker_lines("network", "ls", "-q", "--filter", "name=^clusterboot-pytestdown$") == []
     assert not cfg.inventory_dir.exists() and not cfg.ssh_key.exists()
+
+
+def test_the_node_image_lacks_python3_debian_as_a_minimal_ubuntu_does(test_lab):
+    """Ansible's deb822_repository needs it: the shared cluster's upstream package path (tests/shared_cluster.py)
+    works on these nodes only because the kubernetes_packages role installs it."""
+    listed = subprocess.run(["docker", "exec", "pytestlab-wk001", "dpkg-query", "-W", "-f", "${Package}\n"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert "python3-debian" not in listed and "openssh-server" in listed

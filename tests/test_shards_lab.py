@@ -13,7 +13,7 @@ import pytest
 
 from clusterboot.lab import lab
 
-pytestmark = [pytest.mark.lab, pytest.mark.long]
+pytestmark = pytest.mark.lab
 
 PROJECT = Path(__file__).resolve().parent.parent
 

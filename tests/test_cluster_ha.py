@@ -1,0 +1,106 @@
+"""A highly available control plane on the shared cluster (tests/shared_cluster.py): kubeadm init on the first
+control plane, the other two joined as control planes with stacked etcd, keepalived keeping the API's virtual
+IP on a live control plane.
+
+Then: the control plane that holds the VIP is stopped and the API keeps answering through the same address, a
+pod is scheduled while it is down, and it comes back Ready; a wiped control plane (its container removed and
+recreated from the bare node image) rejoins alone, through the package cache and the signed apt repo, as the
+sudo user.
+
+Black box: `python bootstrap.py` in a subprocess, the cluster read with the built kubectl through the fetched
+kubeconfig, etcd's member list read with the etcdctl its image carries. Traffic goes only to the lab's containers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from shared_cluster import CONTROL_PLANES, NODES, VIP, WORKERS, SharedCluster, image_tags
+
+pytestmark = [pytest.mark.lab, pytest.mark.cluster]
+
+# keepalived's unicast adverts every second; a silent holder is replaced after about three of them.
+FAILOVER_BOUND_SECONDS = 30
+
+
+def summary_changed(output: str) -> dict[str, int]:
+    """The runner's summary table: {host: changed}."""
+    rows = [line.split() for line in output[output.index("host  "):].splitlines()[1:]]
+    return {row[0]: int(row[2]) for row in rows if row and row[0] in NODES}
+
+
+def test_three_control_planes_ready_and_three_etcd_members(shared_cluster: SharedCluster) -> None:
+    cluster = shared_cluster
+    nodes = cluster.json("get", "nodes")["items"]
+    control = sorted(n["metadata"]["name"] for n in nodes
+                     if "node-role.kubernetes.io/control-plane" in n["metadata"]["labels"])
+    assert control == CONTROL_PLANES
+    assert all(cluster.ready_nodes().values()), cluster.ready_nodes()
+    members = cluster.etcd_members("cp02")
+    assert sorted(m["name"] for m in members) == CONTROL_PLANES
+    assert not any(m.get("isLearner") for m in members)
+    # Everyone reaches the API through the VIP: the operator's kubeconfig and every worker's kubelet.
+    assert f"server: https://{VIP}:6443" in cluster.kubeconfig.read_text()
+    assert oct(cluster.kubeconfig.stat().st_mode & 0o777) == "0o600"
+    for worker in WORKERS:
+        kubelet_conf = cluster.node_exec(worker, "cat", "/etc/kubernetes/kubelet.conf").stdout
+        assert f"server: https://{VIP}:6443" in kubelet_conf, worker
+    # The API server certificate names the VIP, whichever control plane serves it.
+    for node in CONTROL_PLANES:
+        cert = cluster.node_exec(node, "openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+                                 "/etc/kubernetes/pki/apiserver.crt").stdout
+        assert f"IP Address:{VIP}" in cert, (node, cert)
+
+
+def test_the_api_survives_losing_the_control_plane_that_holds_the_vip(shared_cluster: SharedCluster) -> None:
+    cluster = shared_cluster
+    holder = cluster.vip_holder()
+    assert holder in CONTROL_PLANES
+    subprocess.run(["docker", "stop", cluster.container(holder)], check=True, capture_output=True, timeout=120)
+    try:
+        stopped = time.monotonic()
+        while True:  # the same address, another control plane behind it
+            proc = subprocess.run([cluster.kubectl_bin, "--kubeconfig", str(cluster.kubeconfig),
+                                   "--request-timeout=2s", "get", "--raw", "/readyz"],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode == 0:
+                break
+            assert time.monotonic() - stopped < FAILOVER_BOUND_SECONDS, proc.stderr
+            time.sleep(0.5)
+        new_holder = cluster.vip_holder()
+        assert new_holder not in (None, holder)
+        # A pod is still scheduled and started (the pause image is on every node already: the registry lives on
+        # cp01, which may be the one stopped).
+        cluster.kubectl("run", "during-outage", f"--image=cp01:5000/pause:{image_tags()['pause']}",
+                        "--image-pull-policy=IfNotPresent", "--restart=Never")
+        cluster.kubectl("wait", "--for=condition=Ready", "pod/during-outage", "--timeout=120s", timeout=150)
+        assert len(cluster.etcd_members(new_holder)) == 3  # one is unreachable, none was removed
+    finally:
+        subprocess.run(["docker", "start", cluster.container(holder)], check=True, capture_output=True, timeout=120)
+    cluster.wait_own_api(holder, 300)
+    cluster.wait_ready([holder], 240)
+    # Nothing lost: the pod made while it was down is there, etcd has its three members again.
+    assert cluster.kubectl("get", "pod", "during-outage", "-o", "jsonpath={.status.phase}") == "Running"
+    assert sorted(m["name"] for m in cluster.etcd_members(holder)) == CONTROL_PLANES
+    cluster.kubectl("delete", "pod", "during-outage", "--wait=false")
+
+
+def test_a_wiped_control_plane_rejoins_alone(shared_cluster: SharedCluster) -> None:
+    """cp03's container is removed and recreated from the bare node image (a reinstalled machine); one run of
+    bootstrap.py forgets its old etcd member and node, prepares it and joins it again; the others are untouched."""
+    cluster = shared_cluster
+    subprocess.run(["docker", "rm", "-f", "-v", cluster.container("cp03")], check=True, capture_output=True,
+                   timeout=120)
+    cluster.up(len(NODES))
+    run = cluster.bootstrap("--no-jobs", "--skip-tags", "spark")
+    assert run.returncode == 0, run.stdout[-6000:]
+    changed = summary_changed(run.stdout)
+    assert changed["cp03"] > 0
+    assert all(changed[node] == 0 for node in NODES if node != "cp03"), changed
+    cluster.wait_ready(NODES, 240)
+    members = cluster.etcd_members("cp01")
+    assert sorted(m["name"] for m in members) == CONTROL_PLANES, members
+    assert all(m.get("clientURLs") for m in members), members  # every member started, none left half-added
