@@ -15,6 +15,7 @@ import hashlib
 import http.server
 import ipaddress
 import json
+import os
 import shutil
 import ssl
 import subprocess
@@ -54,6 +55,7 @@ ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELE
 # pkgs.k8s.io's Debian revision of a release (kubernetes_packages_revision).
 REVISION = "1.1"
 CA_PATH_ON_NODES = "/usr/local/share/ca-certificates/clusterboot-lab-apt.crt"
+REPRODUCIBLE_EPOCH = 1_700_000_000  # every file's and archive member's time in the .debs
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,12 @@ def _build_deb(package: Package, version: str, repo: Path, staging: Path) -> str
                "Depends": package.depends, "Description": package.description}
     (root / "DEBIAN" / "control").write_text("".join(f"{k}: {v}\n" for k, v in control.items() if v))
     filename = f"amd64/{package.name}_{version}_amd64.deb"
-    _run("dpkg-deb", "--root-owner-group", "-Znone", "--build", str(root), str(repo / filename))
+    # The same bytes for the same version on every build, as on pkgs.k8s.io: a package cache that kept a
+    # .deb from an earlier build of the repo still matches the new index.
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (REPRODUCIBLE_EPOCH, REPRODUCIBLE_EPOCH), follow_symlinks=False)
+    _run("dpkg-deb", "--root-owner-group", "-Znone", "--build", str(root), str(repo / filename),
+         env={**os.environ, "SOURCE_DATE_EPOCH": str(REPRODUCIBLE_EPOCH)})
     data = (repo / filename).read_bytes()
     control.update(Filename=filename, Size=str(len(data)), SHA256=hashlib.sha256(data).hexdigest())
     return "".join(f"{k}: {v}\n" for k, v in control.items() if v)
@@ -213,8 +220,8 @@ def _certificates(folder: Path, address: str) -> tuple[Path, Path, Path]:
     return ca_cert, cert, key
 
 
-def _run(*argv: str) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+def _run(*argv: str, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise UserError(f"{argv[0]} failed building the lab apt repo: {proc.stderr.strip()[-500:]}")
 
