@@ -3,6 +3,7 @@ as pkgs.k8s.io serves them: a package cache that kept a .deb from an earlier bui
 Real dpkg-deb and gpg, on small stand-ins for the built binaries."""
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -33,3 +34,10 @@ def test_two_builds_give_the_same_debs_and_index(tmp_path: Path) -> None:
     assert debs(first) == debs(second)
     index = "core:/stable:/v1.34/deb/Packages"
     assert (first.root / index).read_bytes() == (second.root / index).read_bytes()
+
+
+def test_a_build_leaves_no_gpg_agent_running(tmp_path: Path) -> None:
+    apt_repo.build(artifacts(tmp_path / "artifacts"), tmp_path / "repo", "127.0.0.1")
+    agents = subprocess.run(["pgrep", "-f", f"gpg-agent --homedir {tmp_path / 'repo'}"], capture_output=True,
+                            text=True, check=False).stdout
+    assert agents == ""

@@ -117,6 +117,7 @@ def build(artifacts: Path, out: Path, address: str) -> AptRepo:
     _run(*gpg, "--armor", "--export", "--output", str(repo / "Release.key"))
     _run(*gpg, "--clearsign", "--output", str(repo / "InRelease"), str(repo / "Release"))
     _run(*gpg, "--armor", "--detach-sign", "--output", str(repo / "Release.gpg"), str(repo / "Release"))
+    _run("gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent")  # gpg started one; nothing else needs it
     ca_cert, cert, key = _certificates(out / "tls", address)
     return AptRepo(root=out / "www", minor=minor, ca_cert=ca_cert, cert=cert, key=key)
 
