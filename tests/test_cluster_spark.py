@@ -95,10 +95,10 @@ def history_applications(cluster: SharedCluster) -> list[dict]:
 
 
 def test_the_history_server_shows_finished_jobs_from_their_event_logs(shared_cluster: SharedCluster,
-                                                                      corpus: Path) -> None:
+                                                                      word_count) -> None:
     """Event logs on the shared volume, read by the history server behind a node port on the lab's nodes."""
     cluster = shared_cluster
-    run = cluster.submit("word_count", "--", str(corpus), str(cluster.data / "k8s-counts-history"))
+    _, run = word_count
     assert run.returncode == 0, run.stdout[-3000:]
     app_id = re.search(r"; app (spark-\w+);", run.stdout).group(1)
     assert f"history: http://{SUBNET_PREFIX}" in run.stdout and f"/history/{app_id}/" in run.stdout
