@@ -45,15 +45,6 @@ ADDRESSES = {node: str(_NETWORK.network_address + 11 + index) for index, node in
 BROKERS = ",".join(f"{ADDRESSES[w]}:9092" for w in WORKERS)
 FAKE_SUDO = PROJECT / "tests" / "fakes" / "sudo_that_refuses"
 KEEP_ENV = "CLUSTERBOOT_KEEP_SHARED_LAB"
-# The fraud tests' topics: each test reads only its own payments.
-KAFKA_VARS = """kafka_topics:
-  - {name: transactions, partitions: 3}
-  - {name: fraud-alerts, partitions: 3}
-  - {name: payments-restart, partitions: 3}
-  - {name: alerts-restart, partitions: 3}
-  - {name: payments-failover, partitions: 3}
-  - {name: alerts-failover, partitions: 3}
-"""
 
 
 def kubectl_bin() -> str:
@@ -126,7 +117,7 @@ class SharedCluster:
         (self.inventory / "host_vars").mkdir(exist_ok=True)
         (self.inventory / "host_vars" / "localhost.yml").write_text(
             f"ansible_become_user: nobody\nansible_become_exe: {FAKE_SUDO}\n")
-        add_kafka_group(self.inventory, WORKERS, KAFKA_VARS)
+        add_kafka_group(self.inventory, WORKERS)
 
     def bootstrap(self, *args: str, timeout: int = 1800, inventory: Path | None = None,
                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -1,6 +1,8 @@
 """Spark standalone and one Kafka broker end to end on a 1 control plane + 3 worker lab ('standalone',
 10.222.1.0/24): one `bootstrap.py --inventory` run brings up the registry, builds and pushes the Spark image,
-forms the standalone cluster, installs the broker on cp01 and runs the configured word count.
+forms the standalone cluster, installs the broker on cp01 and runs the configured word count, with the plays that
+allow it (base, container runtime) run as two ansible-playbook processes (`--shards 2`: cp01, wk001 | wk002,
+wk003).
 
 Real: SSH, apt from Debian's archive, dockerd and containerd in the nodes, docker-registry, Spark master and
 workers, spark-submit from this machine (the driver here, executors on the workers), and the kafka role from a
@@ -10,18 +12,22 @@ assembles, in Apache's layout). Checked: the workers registered, the word count'
 a worker's containerd; the topics with one replica each, every injected fraud alerted exactly once in parquet
 and on the alerts topic and no clean payment, a second `--phase streaming` run changes nothing, a tarball that
 does not match kafka_release_sha512 is refused, a data folder that lost its format is refused, not formatted.
+Sharded: each play announced once, reruns with 2 and 1 shards change nothing, and failures in both shards give
+one summary, one retry command naming both, and exit 1.
 Three brokers on Kubernetes: tests/test_cluster_kafka.py.
 """
 
 import ipaddress
 import json
 import re
+import shlex
 import subprocess
 import sys
 import time
 import urllib.request
 from collections import Counter
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -50,8 +56,8 @@ def standalone_lab(tmp_path_factory):
         url = stack.enter_context(http_server(mirror, str(next(ipaddress.ip_network(SUBNET).hosts()))))
         add_kafka_group(cfg.inventory_dir, ["cp01"], f"kafka_source: release\nkafka_release_url: {url}/{tarball.name}\n"
                                                      f"kafka_release_sha512: {sha512}\n")
-        run = subprocess.run([sys.executable, "bootstrap.py", "--inventory", str(cfg.inventory_dir)], cwd=PROJECT,
-                             capture_output=True, text=True, timeout=2400, check=False)
+        run = subprocess.run([sys.executable, "bootstrap.py", "--inventory", str(cfg.inventory_dir), "--shards", "2"],
+                             cwd=PROJECT, capture_output=True, text=True, timeout=2400, check=False)
         yield cfg, run
 
 
@@ -185,3 +191,60 @@ def test_a_log_folder_that_lost_its_format_is_refused_not_formatted(standalone_l
     assert back.returncode == 0, back.stdout[-4000:]
     assert "Topic: transactions" in broker_tool(f"{cfg.name}-cp01", "org.apache.kafka.tools.TopicCommand",
                                                 "--bootstrap-server", BROKER, "--describe")
+
+
+def artifacts_of(output: str) -> Path:
+    return Path(next(line.split("artifacts: ")[1] for line in output.splitlines() if line.startswith("artifacts: ")))
+
+
+def summary_rows(output: str) -> dict[str, list[str]]:
+    return {line.split()[0]: line.split() for line in output.splitlines() if line.startswith(("cp01 ", "wk00"))}
+
+
+def test_the_flow_ran_base_and_container_runtime_as_two_shards(standalone_lab):
+    _, run = standalone_lab
+    commands = (artifacts_of(run.stdout) / "commands.txt").read_text().splitlines()
+    assert [c.split("--limit ")[1].split()[0] for c in commands if "--limit" in c] == ["cp01,wk001", "wk002,wk003"]
+    assert set(summary_rows(run.stdout)) == {"cp01", "wk001", "wk002", "wk003"}
+    assert all(int(row[2]) > 0 for row in summary_rows(run.stdout).values())  # every node was changed
+    assert run.stdout.count("PLAY OS base") == 1  # one run to the operator: each play announced once
+
+
+def test_reruns_with_two_shards_and_with_one_change_nothing(standalone_lab):
+    cfg, _ = standalone_lab
+    again = bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "nodes", "--shards", "2", "-q")
+    assert again.returncode == 0 and "changed=0 failed=0" in again.stdout, again.stdout[-3000:]
+    single = bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "nodes", "--shards", "1", "-q")
+    assert single.returncode == 0 and "changed=0 failed=0" in single.stdout, single.stdout[-3000:]
+    assert not (artifacts_of(single.stdout) / "commands.txt").exists()  # one ansible-playbook, as before
+
+
+def test_failures_in_both_shards_give_one_retry_command_naming_both(standalone_lab):
+    """/etc/fstab made a folder on wk001 (shard 1) and wk003 (shard 2): base fails there, the other nodes go on
+    to the registry, the run exits 1 and one retry command names exactly those two; once fixed, it completes."""
+    cfg, _ = standalone_lab
+    broken = ("wk001", "wk003")
+    for node in broken:
+        subprocess.run(["docker", "exec", f"{NAME}-{node}", "sh", "-c",
+                        "mv /etc/fstab /etc/fstab.kept && mkdir /etc/fstab"], check=True)
+    try:
+        run = bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "nodes", "--shards", "2")
+    finally:
+        for node in broken:
+            subprocess.run(["docker", "exec", f"{NAME}-{node}", "sh", "-c",
+                            "rmdir /etc/fstab && mv /etc/fstab.kept /etc/fstab"], check=True)
+    assert run.returncode == 1, run.stdout[-3000:]
+    table = summary_rows(run.stdout)
+    assert list(table)[:2] == ["wk001", "wk003"], run.stdout[-3000:]  # problems first
+    assert all("Keep swap off after reboot (fstab)" in " ".join(table[n]) for n in broken)
+    hints = [line.strip() for line in run.stdout.splitlines() if line.strip().startswith("python bootstrap.py")]
+    assert len(hints) == 1, run.stdout[-3000:]
+    assert Path(hints[0].split("--limit @")[1]).read_text() == "wk001\nwk003\n"
+    # The registry step ran after the sharded one, on the nodes that had not failed only.
+    registry = [c for c in (artifacts_of(run.stdout) / "commands.txt").read_text().splitlines() if "registry" in c]
+    assert registry and "--limit all,!wk001,!wk003" in registry[0]
+    retry = subprocess.run([sys.executable, *shlex.split(hints[0])[1:]], cwd=PROJECT, capture_output=True, text=True,
+                           timeout=1800, check=False)
+    assert retry.returncode == 0, retry.stdout[-3000:]
+    assert set(summary_rows(retry.stdout)) == set(broken), retry.stdout[-3000:]
+
