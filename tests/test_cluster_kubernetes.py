@@ -130,7 +130,7 @@ def test_pods_on_different_workers_reach_each_other_and_a_service_by_name(cluste
                                  get.format(host="echo.default.svc.cluster.local", port=80))
         assert '"etcdserver":"3.6' in answer, (worker, answer)
     cluster.kubectl("delete", "daemonset/echo", "service/echo", *[f"pod/client-{w}" for w in WORKERS],
-                    "--wait=false")
+                    "--wait=true", timeout=300)
 
 
 def test_verify_playbook_passes(cluster: SharedCluster) -> None:
