@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -45,6 +46,12 @@ ADDRESSES = {node: str(_NETWORK.network_address + 11 + index) for index, node in
 BROKERS = ",".join(f"{ADDRESSES[w]}:9092" for w in WORKERS)
 FAKE_SUDO = PROJECT / "tests" / "fakes" / "sudo_that_refuses"
 KEEP_ENV = "CLUSTERBOOT_KEEP_SHARED_LAB"
+
+
+def totals(output: str) -> dict[str, int]:
+    """The runner's `totals:` line of a bootstrap.py run: {ok: .., changed: .., ...}."""
+    line = next(line for line in output.splitlines() if line.startswith("totals: "))
+    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
 
 
 def kubectl_bin() -> str:
@@ -91,7 +98,6 @@ class SharedCluster:
         self.kubectl_bin = kubectl_bin()
         self.kubeconfig = PROJECT / ".artifacts" / f"kubeconfig-{cfg.name}"
         self.first_run: subprocess.CompletedProcess | None = None
-        self.repo_server: apt_repo.Server | None = None
 
     @property
     def inventory(self) -> Path:
@@ -119,10 +125,9 @@ class SharedCluster:
             f"ansible_become_user: nobody\nansible_become_exe: {FAKE_SUDO}\n")
         add_kafka_group(self.inventory, WORKERS)
 
-    def bootstrap(self, *args: str, timeout: int = 1800, inventory: Path | None = None,
-                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def bootstrap(self, *args: str, timeout: int = 1800, inventory: Path | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "bootstrap.py", "--inventory", str(inventory or self.inventory), *args],
-                              cwd=PROJECT, capture_output=True, text=True, timeout=timeout, check=False, env=env)
+                              cwd=PROJECT, capture_output=True, text=True, timeout=timeout, check=False)
 
     def submit(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "bootstrap.py", "submit", "--inventory", str(self.inventory), *args],
@@ -210,7 +215,7 @@ def formed(workdir: Path) -> Iterator[SharedCluster]:
                               gateway)
         cluster = SharedCluster(cfg, repo)
         cluster.up(len(NODES))  # first: the server binds the lab network's gateway address
-        cluster.repo_server = stack.enter_context(apt_repo.Server(repo, gateway))
+        stack.enter_context(apt_repo.Server(repo, gateway))
         started = time.monotonic()
         cluster.first_run = cluster.bootstrap("--no-jobs", "-vvv", timeout=3600)
         assert cluster.first_run.returncode == 0, cluster.first_run.stdout[-6000:]

@@ -22,18 +22,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from kafka_support import alert_keys_on_topic, alerted_ids, answer, broker_tool, committed_batches, local_spark_session
+from kafka_support import (alert_keys_on_topic, alerted_ids, answer, broker_tool, changed_total, committed_batches,
+                           local_spark_session)
 from shared_cluster import BROKERS, PROJECT, SharedCluster
 
 pytestmark = [pytest.mark.lab, pytest.mark.cluster]
 
 TOOL_NODE = "wk001"  # where the Kafka tools run: a broker the tests never stop
 STOPPED_BROKER = "wk002"  # a KRaft voter and a partition leader
-
-
-def changed_total(run: subprocess.CompletedProcess) -> int:
-    line = next(line for line in run.stdout.splitlines() if line.startswith("totals:"))
-    return int(line.split("changed=")[1].split()[0])
 
 
 def start(cluster: SharedCluster, *args: str) -> subprocess.Popen:

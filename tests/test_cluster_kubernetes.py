@@ -21,14 +21,9 @@ import pytest
 from clusterboot.inventory_writer import KUBERNETES_VERSION
 from clusterboot.lab import apt_repo, lab
 from shared_cluster import (ADDRESSES, CONTROL_PLANES, NODES, PROJECT, SUBNET, USER, WORKERS, SharedCluster,
-                            image_tags)
+                            image_tags, totals)
 
 pytestmark = [pytest.mark.lab, pytest.mark.cluster]
-
-
-def totals(output: str) -> dict[str, int]:
-    line = next(line for line in output.splitlines() if line.startswith("totals: "))
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:

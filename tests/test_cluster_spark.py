@@ -22,17 +22,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared_cluster import ADDRESSES, PROJECT, SUBNET, SharedCluster
+from shared_cluster import ADDRESSES, PROJECT, SUBNET, SharedCluster, totals
 
 pytestmark = [pytest.mark.lab, pytest.mark.cluster]
 
 SUBNET_PREFIX = SUBNET.rsplit(".", 2)[0] + "."  # "10.228.0."
 CORPUS_LINES = 3000
-
-
-def totals(output: str) -> dict[str, int]:
-    line = next(line for line in output.splitlines() if line.startswith("totals: "))
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
 
 
 def read_counts(folder: Path) -> dict[str, int]:

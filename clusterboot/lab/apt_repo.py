@@ -55,7 +55,7 @@ ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELE
 # pkgs.k8s.io's Debian revision of a release (kubernetes_packages_revision).
 REVISION = "1.1"
 CA_PATH_ON_NODES = "/usr/local/share/ca-certificates/clusterboot-lab-apt.crt"
-REPRODUCIBLE_EPOCH = 1_700_000_000  # every file's and archive member's time in the .debs
+REPRODUCIBLE_EPOCH = 1_700_000_000  # SOURCE_DATE_EPOCH of the .debs: every file's and member's time
 
 
 @dataclass(frozen=True)
@@ -186,9 +186,7 @@ def _build_deb(package: Package, version: str, repo: Path, staging: Path) -> str
     (root / "DEBIAN" / "control").write_text("".join(f"{k}: {v}\n" for k, v in control.items() if v))
     filename = f"amd64/{package.name}_{version}_amd64.deb"
     # The same bytes for the same version on every build, as on pkgs.k8s.io: a package cache that kept a
-    # .deb from an earlier build of the repo still matches the new index.
-    for path in [root, *root.rglob("*")]:
-        os.utime(path, (REPRODUCIBLE_EPOCH, REPRODUCIBLE_EPOCH), follow_symlinks=False)
+    # .deb from an earlier build of the repo still matches the new index. dpkg-deb clamps every time to it.
     _run("dpkg-deb", "--root-owner-group", "-Znone", "--build", str(root), str(repo / filename),
          env={**os.environ, "SOURCE_DATE_EPOCH": str(REPRODUCIBLE_EPOCH)})
     data = (repo / filename).read_bytes()
