@@ -87,7 +87,10 @@ class KubernetesTarget:
     image: str
     image_bytes: int
     namespace: str
-    service_account: str
+    service_account: str  # the drivers'
+    executor_service_account: str
+    kubeconfig: Path  # the submitter's, bound to the namespace (0600); never the cluster admin's
+    pod_template: Path  # driver and executor pods that meet the namespace's Pod Security level
     event_log_dir: str  # empty: no event logs (no history server to read them)
     history_url: str
 
@@ -100,9 +103,14 @@ class KubernetesTarget:
             if not path.exists():
                 raise UserError(f"{path} is missing: the {role} role writes it; run --role {role} first")
         image, namespace = json.loads(image_file.read_text()), json.loads(namespace_file.read_text())
+        if "kubeconfig" not in namespace:
+            raise UserError(f"{namespace_file} was written by an older clusterboot (it names no submitter "
+                            "kubeconfig); run --role spark_namespace")
         return cls(image=image["reference"], image_bytes=image["size_bytes"], namespace=namespace["namespace"],
-                   service_account=namespace["service_account"], event_log_dir=namespace["event_log_dir"],
-                   history_url=namespace["history_url"])
+                   service_account=namespace["service_account"],
+                   executor_service_account=namespace["executor_service_account"],
+                   kubeconfig=Path(namespace["kubeconfig"]), pod_template=Path(namespace["pod_template"]),
+                   event_log_dir=namespace["event_log_dir"], history_url=namespace["history_url"])
 
 
 def available_jobs() -> list[str]:
@@ -142,6 +150,9 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], targ
     conf = {
         "spark.kubernetes.namespace": target.namespace,
         "spark.kubernetes.authenticate.driver.serviceAccountName": target.service_account,
+        "spark.kubernetes.authenticate.executor.serviceAccountName": target.executor_service_account,
+        "spark.kubernetes.driver.podTemplateFile": str(target.pod_template),
+        "spark.kubernetes.executor.podTemplateFile": str(target.pod_template),
         "spark.kubernetes.container.image": target.image,
         "spark.kubernetes.container.image.pullPolicy": s["spark_submit_pull_policy"],
         "spark.kubernetes.driver.pod.name": driver_pod or driver_pod_name(job, time.time()),
@@ -259,11 +270,10 @@ def check_standalone_ready(cluster: Cluster) -> None:
 
 
 def check_kubernetes_ready(cluster: Cluster, target: KubernetesTarget) -> None:
-    """Name what is missing before the first submit: the account's right to make pods, bound claims."""
-    account = f"system:serviceaccount:{target.namespace}:{target.service_account}"
+    """Name what is missing before the first submit: the submitter's right to make pods, bound claims."""
     checks = [
-        (["auth", "can-i", "create", "pods", f"--as={account}"], "yes",
-         f"service account {target.namespace}:{target.service_account} cannot create pods; run --role spark_namespace"),
+        (["auth", "can-i", "create", "pods"], "yes",
+         f"{target.kubeconfig} cannot create pods in namespace {target.namespace}; run --role spark_namespace"),
         (["get", "pvc", "-o", "jsonpath={.items[*].status.phase}"], None,
          f"PVCs in namespace {target.namespace} are not all Bound"),
     ]
@@ -373,7 +383,7 @@ def _submit_kubernetes(cluster: Cluster, target: KubernetesTarget, job: str, job
     started = time.monotonic()
     watcher = PodWatcher(cluster, target, driver_pod, log)
     # spark-submit's Kubernetes client reads the cluster's address and credentials from KUBECONFIG.
-    rc = _run_spark_submit(args, submit_log, {"KUBECONFIG": str(cluster.kubeconfig)}, watcher.poll)
+    rc = _run_spark_submit(args, submit_log, {"KUBECONFIG": str(target.kubeconfig)}, watcher.poll)
     seconds = time.monotonic() - started
     driver_log = run_dir / "driver.log"
     _fetch_driver_log(cluster, target, driver_pod, driver_log)
@@ -429,7 +439,7 @@ def kubectl_path(cluster: Cluster) -> str:
 
 
 def _kubectl(cluster: Cluster, target: KubernetesTarget, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([kubectl_path(cluster), "--kubeconfig", str(cluster.kubeconfig), "-n",
+    return subprocess.run([kubectl_path(cluster), "--kubeconfig", str(target.kubeconfig), "-n",
                            target.namespace, *args], capture_output=True, text=True, check=False)
 
 

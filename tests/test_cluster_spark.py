@@ -221,3 +221,48 @@ def test_a_kubeconfig_only_inventory_runs_the_spark_phase_and_a_job(shared_clust
     assert theirs and sorted(line for f in theirs for line in f.read_text().splitlines()) == sorted(
         line for f in ours for line in f.read_text().splitlines())
     cluster.kubectl("delete", "namespace", "analytics", "--wait=false")
+
+
+def test_the_spark_namespace_refuses_a_privileged_pod(shared_cluster: SharedCluster) -> None:
+    """Pod Security Admission at `restricted`: what a job's code could otherwise ask the API for (a privileged pod
+    with the node's root filesystem mounted) is refused by the API server, even for the cluster admin."""
+    cluster = shared_cluster
+    image = json.loads((PROJECT / ".artifacts" / f"spark-image-{cluster.cfg.name}.json").read_text())["reference"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "escape", "namespace": "spark"},
+           "spec": {"containers": [{"name": "shell", "image": image, "command": ["sleep", "60"],
+                                    "securityContext": {"privileged": True},
+                                    "volumeMounts": [{"name": "root", "mountPath": "/host"}]}],
+                    "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}}
+    proc = subprocess.run([cluster.kubectl_bin, "--kubeconfig", str(cluster.kubeconfig), "apply", "--dry-run=server",
+                           "-f", "-"], input=json.dumps(pod), capture_output=True, text=True, check=False)
+    assert proc.returncode != 0 and 'violates PodSecurity "restricted:latest"' in proc.stderr, proc.stderr
+
+
+def test_submit_credentials_and_job_accounts_reach_only_the_spark_namespace(shared_cluster: SharedCluster,
+                                                                           word_count) -> None:
+    """submit's kubeconfig (the spark-submitter account, 0600) may start drivers in the namespace and nothing
+    else; drivers may manage only their own namespace; executors may do nothing; the word count's driver ran as
+    the drivers' account, as a non-root user."""
+    cluster = shared_cluster
+    record = json.loads((PROJECT / ".artifacts" / f"spark-namespace-{cluster.cfg.name}.json").read_text())
+    submitter = Path(record["kubeconfig"])
+    assert oct(submitter.stat().st_mode & 0o777) == "0o600"
+
+    def can(kubeconfig: Path, *args: str) -> str:
+        return subprocess.run([cluster.kubectl_bin, "--kubeconfig", str(kubeconfig), "auth", "can-i", *args],
+                              capture_output=True, text=True, check=False).stdout.strip()
+
+    assert can(submitter, "create", "pods", "-n", "spark") == "yes"
+    for denied in (["get", "secrets", "-n", "spark"], ["get", "secrets", "-n", "kube-system"], ["list", "nodes"],
+                   ["create", "pods", "-n", "default"], ["create", "rolebindings", "-n", "spark"]):
+        assert can(submitter, *denied) == "no", denied
+    driver, executor = (f"system:serviceaccount:spark:{record[key]}" for key in ("service_account",
+                                                                                "executor_service_account"))
+    assert can(cluster.kubeconfig, "create", "pods", "-n", "spark", f"--as={driver}") == "yes"
+    assert can(cluster.kubeconfig, "create", "pods", "-n", "kube-system", f"--as={driver}") == "no"
+    assert can(cluster.kubeconfig, "get", "pods", "-n", "spark", f"--as={executor}") == "no"
+    _, run = word_count
+    app = re.search(r"; app (spark-\w+);", run.stdout).group(1)
+    pod = cluster.json("get", "pods", "-n", "spark", "-l", f"spark-app-selector={app},spark-role=driver")["items"][0]
+    assert pod["spec"]["serviceAccountName"] == record["service_account"]
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True

@@ -15,6 +15,9 @@ LAB100 = PROJECT / "inventory" / "lab100"
 SPARK_IMAGE_ROLE = PROJECT / "roles" / "spark_image"
 IMAGE = "cp01:5000/spark:0123456789abcdef"
 TARGET = submit.KubernetesTarget(image=IMAGE, image_bytes=10**9, namespace="spark-jobs", service_account="driver",
+                                 executor_service_account="executor",
+                                 kubeconfig=Path("/home/op/.artifacts/kubeconfig-lab100-spark-jobs"),
+                                 pod_template=Path("/home/op/.artifacts/spark-pod-template-lab100.yaml"),
                                  event_log_dir="/srv/spark-data/spark-events", history_url="http://10.20.0.11:31080")
 
 
@@ -35,6 +38,9 @@ def test_kubernetes_arguments_for_lab100(lab100):
     # Namespace, account and event logs are what the spark_namespace role recorded, not defaults retyped here.
     assert conf["spark.kubernetes.namespace"] == "spark-jobs"
     assert conf["spark.kubernetes.authenticate.driver.serviceAccountName"] == "driver"
+    assert conf["spark.kubernetes.authenticate.executor.serviceAccountName"] == "executor"
+    for role in ("driver", "executor"):  # the template that meets the namespace's Pod Security level
+        assert conf[f"spark.kubernetes.{role}.podTemplateFile"] == "/home/op/.artifacts/spark-pod-template-lab100.yaml"
     assert conf["spark.eventLog.enabled"] == "true"
     assert conf["spark.eventLog.dir"] == "file:///srv/spark-data/spark-events"
     assert conf["spark.kubernetes.container.image"] == IMAGE
