@@ -10,6 +10,7 @@ kubeconfig. Traffic goes only to the lab's own containers.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -152,16 +153,23 @@ def test_a_second_run_changes_nothing_and_does_not_rerun_kubeadm(cluster: Shared
 
 
 def test_no_secret_appears_in_logs_or_artifacts(cluster: SharedCluster) -> None:
-    """The bootstrap token, the certificate key and the CA key, read from the cluster, are in no output."""
+    """The bootstrap token, the certificate key and the CA key, read from the cluster, are in no output; the Spark
+    submitter's token is only in its own kubeconfig."""
     tokens = cluster.node_exec("cp01", "kubeadm", "token", "list", "-o", "jsonpath={.token}{\"\\n\"}").stdout.split()
     ca_key = cluster.node_exec("cp01", "cat", "/etc/kubernetes/pki/ca.key").stdout
     ca_key_body = "".join(ca_key.strip().splitlines()[1:-1])
     secrets = [t for t in tokens if t] + [t.split(".")[1] for t in tokens if "." in t]
     secrets.append(ca_key_body[:64])
-    assert tokens and ca_key_body
+    submitter_secret = cluster.json("get", "secret", "-n", "spark", "spark-submitter-token")["data"]["token"]
+    submitter_token = base64.b64decode(submitter_secret).decode()
+    secrets += [submitter_token[-64:], submitter_secret[-64:]]  # as used, and as the Secret's data holds it
+    assert tokens and ca_key_body and submitter_token
+    submitter_kubeconfig = PROJECT / ".artifacts" / f"kubeconfig-{cluster.cfg.name}-spark"
+    assert submitter_token in submitter_kubeconfig.read_text()
     haystacks = {"first run output (-vvv)": cluster.first_run.stdout + cluster.first_run.stderr}
     for path in (PROJECT / ".artifacts").rglob("*"):
-        if path.is_file() and path.stat().st_size < 50_000_000 and "facts" not in path.parts:
+        if (path.is_file() and path.stat().st_size < 50_000_000 and "facts" not in path.parts
+                and path != submitter_kubeconfig):
             haystacks[str(path)] = path.read_text(errors="replace")
     leaks = [(where, secret[:6]) for where, text in haystacks.items() for secret in secrets if secret in text]
     assert not leaks, leaks
