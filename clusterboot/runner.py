@@ -90,13 +90,14 @@ def new_artifacts_dir(label: str) -> Path:
     runs = sorted(p for p in ARTIFACTS_DIR.iterdir() if p.is_dir() and p.name[:1].isdigit())  # not facts/
     for old in runs[: max(0, len(runs) - KEEP_RUNS + 1)]:
         shutil.rmtree(old, ignore_errors=True)
-    path = ARTIFACTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = ARTIFACTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{suffix}"
-    path.mkdir()
-    return path
+    stamp, suffix = time.strftime('%Y%m%d-%H%M%S'), 1
+    while True:
+        path = ARTIFACTS_DIR / (f"{stamp}-{label}" if suffix == 1 else f"{stamp}-{label}-{suffix}")
+        try:
+            path.mkdir()  # not exists() then mkdir(): two runs started in the same second each get their own
+            return path
+        except FileExistsError:
+            suffix += 1
 
 
 class Stop:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -137,8 +138,11 @@ def app_name(job: str) -> str:
 
 
 def driver_pod_name(job: str, started: float) -> str:
-    """One driver pod per submission: a finished driver of the same job keeps its name (and its log) otherwise."""
-    return f"{app_name(job)}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(started))}-driver"
+    """One driver pod per submission: a finished driver of the same job keeps its name (and its log) otherwise,
+    and two submits of one job in the same second (two operators, a script) must not collide: a random part.
+    At most 63 characters, a DNS label."""
+    stamp = time.strftime('%Y%m%d-%H%M%S', time.gmtime(started))
+    return f"{app_name(job)[:35].rstrip('-')}-{stamp}-{secrets.token_hex(2)}-driver"
 
 
 def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], target: KubernetesTarget,

@@ -2,13 +2,14 @@
 
 import re
 import shlex
+import time
 from pathlib import Path, PurePosixPath
 
 import jinja2
 import pytest
 import yaml
 
-from clusterboot import inventory, submit
+from clusterboot import inventory, runner, submit
 
 PROJECT = Path(__file__).resolve().parent.parent
 LAB100 = PROJECT / "inventory" / "lab100"
@@ -172,3 +173,20 @@ def test_the_report_names_where_the_job_wrote_its_results():
     assert submit.report("regression", result) == ("job regression: exit 0 after 3.0s; app spark-1; executors by "
                                                    "worker: wk001: 2; driver log: /a/driver.log; output: /data/pred")
     assert submit.announced_outputs("no such line\n") == ""
+
+
+def test_two_submits_of_one_job_in_the_same_second_get_their_own_driver_pods():
+    started = time.time()
+    names = {submit.driver_pod_name("a-job-name-longer-than-the-forty-characters-kept", started) for _ in range(20)}
+    assert len(names) == 20
+    assert all(re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", n) and len(n) <= 63 for n in names), names
+
+
+def test_two_runs_started_in_the_same_second_get_their_own_artifacts_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "ARTIFACTS_DIR", tmp_path)
+    monkeypatch.setattr(runner.time, "strftime", lambda _: "20261206-170145")
+    first = runner.new_artifacts_dir("submit-word-count")
+    # Another process's folder appearing between a look and a mkdir: stood for by a look that answers "not there".
+    monkeypatch.setattr(Path, "exists", lambda _: False)
+    second = runner.new_artifacts_dir("submit-word-count")
+    assert (first.name, second.name) == ("20261206-170145-submit-word-count", "20261206-170145-submit-word-count-2")
