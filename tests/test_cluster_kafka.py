@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.cluster]
 
 TOOL_NODE = "wk001"  # where the Kafka tools run: a broker the tests never stop
 STOPPED_BROKER = "wk002"  # a KRaft voter and a partition leader
+STREAM_TOPICS = ("transactions", "fraud-alerts")  # the kafka role's default topics
 
 
 def start(cluster: SharedCluster, *args: str) -> subprocess.Popen:
@@ -52,6 +54,27 @@ def local_spark() -> Iterator:
         yield session
 
 
+@pytest.fixture
+def empty_stream(shared_cluster: SharedCluster) -> SharedCluster:
+    """The stream's topics empty and its folders absent, as on a new cluster: a lab kept between sessions
+    (CLUSTERBOOT_KEEP_SHARED_LAB) holds the last run's payments, alerts and checkpoints, which a job would read
+    from the topic's start or resume from. Emptied topics are made again by the streaming phase (the kafka
+    role creates the missing ones)."""
+    cluster = shared_cluster
+    for folder in ("alerts", "payments", "checkpoints"):
+        shutil.rmtree(cluster.data / folder, ignore_errors=True)
+    tool_node = cluster.container(TOOL_NODE)
+    ends = broker_tool(tool_node, "org.apache.kafka.tools.GetOffsetShell", "--bootstrap-server", BROKERS,
+                       "--topic", "|".join(STREAM_TOPICS))
+    if any(int(line.rsplit(":", 1)[1]) > 0 for line in ends.splitlines() if line.count(":") == 2):
+        for topic in STREAM_TOPICS:
+            broker_tool(tool_node, "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", BROKERS, "--delete",
+                        "--topic", topic)
+        again = cluster.bootstrap("--phase", "streaming")
+        assert again.returncode == 0, again.stdout[-4000:]
+    return cluster
+
+
 def test_brokers_form_one_quorum_and_topics_have_three_replicas(shared_cluster: SharedCluster) -> None:
     tool_node = shared_cluster.container(TOOL_NODE)
     status = broker_tool(tool_node, "org.apache.kafka.tools.MetadataQuorumCommand", "--bootstrap-server", BROKERS,
@@ -61,10 +84,9 @@ def test_brokers_form_one_quorum_and_topics_have_three_replicas(shared_cluster: 
     assert sorted(v["id"] for v in voters) == [1, 2, 3]
     described = broker_tool(tool_node, "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", BROKERS,
                             "--describe")
-    topics = ("transactions", "fraud-alerts")
-    for topic in topics:
+    for topic in STREAM_TOPICS:
         assert f"Topic: {topic}\tTopicId" in described
-    assert described.count("PartitionCount: 3\tReplicationFactor: 3") == len(topics), described
+    assert described.count("PartitionCount: 3\tReplicationFactor: 3") == len(STREAM_TOPICS), described
 
 
 def test_a_second_streaming_run_changes_nothing(shared_cluster: SharedCluster) -> None:
@@ -73,14 +95,14 @@ def test_a_second_streaming_run_changes_nothing(shared_cluster: SharedCluster) -
     assert changed_total(again) == 0, again.stdout[-4000:]
 
 
-def test_a_stream_through_a_broker_stop_and_a_lost_driver_alerts_each_fraud_once(shared_cluster: SharedCluster,
+def test_a_stream_through_a_broker_stop_and_a_lost_driver_alerts_each_fraud_once(empty_stream: SharedCluster,
                                                                                   local_spark) -> None:
     """fraud_detection on `k8s://` reads the topic from its start while data_generator's pods write 12,000
     payments at 150/s. After two committed batches wk002's broker stops (with systemctl); the job keeps
     committing and the generator finishes. Then the driver pod is deleted (its executors go with it) with payments
     still unread, and the same job is submitted again with --available-now: it resumes from its checkpoint on
     the shared volume. wk002's broker comes back only after the checks."""
-    cluster = shared_cluster
+    cluster = empty_stream
     alerts, answer_key = cluster.data / "alerts", cluster.data / "payments"
     rows, rate, per_trigger = 12000, 150, 300  # 80 s of payments, at least 40 batches to read them
     job_args = ["fraud_detection", "--", "--bootstrap-servers", BROKERS, "--alerts-path", str(alerts), "--checkpoint",
