@@ -145,13 +145,22 @@ def test_spark_namespace_objects_are_valid_kubernetes(rendered):
     by_kind = {}
     for obj in objects:
         by_kind.setdefault(obj["kind"], []).append(obj)
-    (role,) = by_kind["Role"]
-    assert role["rules"][0]["resources"] == ["pods", "services", "configmaps", "persistentvolumeclaims"]
-    assert set(role["rules"][0]["verbs"]) == {"get", "list", "watch", "create", "update", "patch", "delete",
-                                              "deletecollection"}
-    (binding,) = by_kind["RoleBinding"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "spark", "namespace": "spark"}]
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (namespace,) = by_kind["Namespace"]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    roles = {role["metadata"]["name"]: role for role in by_kind["Role"]}
+    assert sorted(roles) == ["spark-driver", "spark-submitter"]
+    driver = roles["spark-driver"]
+    assert driver["rules"][0]["resources"] == ["pods", "services", "configmaps", "persistentvolumeclaims"]
+    assert set(driver["rules"][0]["verbs"]) == {"get", "list", "watch", "create", "update", "patch", "delete",
+                                                "deletecollection"}
+    # Neither role reaches secrets: a job or its submitter cannot read another workload's credentials.
+    assert not any("secrets" in rule["resources"] for role in roles.values() for rule in role["rules"])
+    bindings = {b["roleRef"]["name"]: b["subjects"] for b in by_kind["RoleBinding"]}
+    assert bindings == {"spark-driver": [{"kind": "ServiceAccount", "name": "spark", "namespace": "spark"}],
+                        "spark-submitter": [{"kind": "ServiceAccount", "name": "spark-submitter",
+                                             "namespace": "spark"}]}
+    accounts = {a["metadata"]["name"]: a for a in by_kind["ServiceAccount"]}
+    assert accounts["spark-executor"]["automountServiceAccountToken"] is False
     # Each claim names its volume, so it binds to exactly that one.
     volumes = {pv["metadata"]["name"]: pv for pv in by_kind["PersistentVolume"]}
     for claim in by_kind["PersistentVolumeClaim"]:
