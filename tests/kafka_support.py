@@ -69,11 +69,6 @@ def http_server(folder: Path, address: str) -> Iterator[str]:
         server.server_close()
 
 
-def changed_total(run: subprocess.CompletedProcess) -> int:
-    line = next(line for line in run.stdout.splitlines() if line.startswith("totals:"))
-    return int(line.split("changed=")[1].split()[0])
-
-
 def generate_payments(cfg: lab.LabConfig, out: Path, rows: int, bootstrap_servers: str, *extra: str) -> Path:
     """Payments written to Kafka by the cluster, and the answer key (is_fraud) as parquet in out."""
     run = bootstrap("submit", "--inventory", str(cfg.inventory_dir), "data_generator", "--", "transactions",

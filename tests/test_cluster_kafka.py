@@ -23,9 +23,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from kafka_support import (alert_keys_on_topic, alerted_ids, answer, broker_tool, changed_total, committed_batches,
-                           local_spark_session)
-from shared_cluster import BROKERS, PROJECT, SharedCluster
+from kafka_support import alert_keys_on_topic, alerted_ids, answer, broker_tool, committed_batches, local_spark_session
+from shared_cluster import BROKERS, PROJECT, SharedCluster, totals
 
 pytestmark = [pytest.mark.lab, pytest.mark.cluster]
 
@@ -92,7 +91,7 @@ def test_brokers_form_one_quorum_and_topics_have_three_replicas(shared_cluster: 
 def test_a_second_streaming_run_changes_nothing(shared_cluster: SharedCluster) -> None:
     again = shared_cluster.bootstrap("--phase", "streaming")
     assert again.returncode == 0, again.stdout[-4000:]
-    assert changed_total(again) == 0, again.stdout[-4000:]
+    assert totals(again.stdout)["changed"] == 0, again.stdout[-4000:]
 
 
 def test_a_stream_through_a_broker_stop_and_a_lost_driver_alerts_each_fraud_once(empty_stream: SharedCluster,

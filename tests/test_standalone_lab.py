@@ -33,8 +33,9 @@ import pytest
 
 from clusterboot.lab import lab
 from kafka_support import (PROJECT, add_kafka_group, alert_keys_on_topic, alerted_ids, answer, bootstrap,
-                           broker_tool, changed_total, generate_payments, http_server, local_spark_session,
+                           broker_tool, generate_payments, http_server, local_spark_session,
                            release_shaped_tarball)
+from shared_cluster import totals
 
 pytestmark = pytest.mark.lab
 
@@ -140,7 +141,7 @@ def test_second_run_changes_nothing(standalone_lab):
     cfg, _ = standalone_lab
     again = bootstrap("--inventory", str(cfg.inventory_dir), "--phase", "streaming")
     assert again.returncode == 0, again.stdout[-4000:]
-    assert changed_total(again) == 0, again.stdout[-4000:]
+    assert totals(again.stdout)["changed"] == 0, again.stdout[-4000:]
 
 
 def test_a_release_that_does_not_match_its_checksum_is_refused(standalone_lab):
