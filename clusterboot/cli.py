@@ -335,7 +335,7 @@ def _artifacts(args: argparse.Namespace) -> int:
         hostvars, _ = inventory.check(inventory.resolve(args.artifacts_inventory))
         version = str(settings.with_defaults(next(iter(hostvars.values()), {}))["cluster_kubernetes_version"])
     if not re.fullmatch(r"1\.\d+\.\d+", version or ""):
-        raise UserError(f"Kubernetes version {version!r} is not MAJOR.MINOR.PATCH, e.g. 1.34.2")
+        raise UserError(f"Kubernetes version {version!r} is not MAJOR.MINOR.PATCH, e.g. 1.36.5")
     report = build.build(version, build.default_cache(), log=lambda line: print(line, flush=True))
     size = sum(f.stat().st_size for f in report.folder.rglob("*") if f.is_file())
     what = ", ".join(report.built) if report.built else "nothing (all cached)"

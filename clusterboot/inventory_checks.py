@@ -139,8 +139,8 @@ def _kubeadm_check(value: str, _ctx: Any) -> str | None:
 
 
 FORMATS: dict[str, Callable[[str, Any], str | None]] = {
-    "kubernetes-version": _regex(r"1\.\d{1,3}\.\d{1,3}", "is not a Kubernetes version MAJOR.MINOR.PATCH without v, e.g. 1.34.2"),
-    "kubernetes-minor": _regex(r"1\.\d{1,3}", "is not a Kubernetes minor version such as 1.34"),
+    "kubernetes-version": _regex(r"1\.\d{1,3}\.\d{1,3}", "is not a Kubernetes version MAJOR.MINOR.PATCH without v, e.g. 1.36.5"),
+    "kubernetes-minor": _regex(r"1\.\d{1,3}", "is not a Kubernetes minor version such as 1.36"),
     # Kafka 4 runs KRaft only, which is what the kafka role configures.
     "kafka-version": _regex(r"4\.\d{1,3}\.\d{1,3}", "is not a Kafka 4 release such as 4.1.1 (the kafka role runs KRaft, Kafka 4 only)"),
     "kafka-cluster-id": _regex(r"|[A-Za-z0-9_-]{22}", "is not a KRaft cluster id (22 characters of URL-safe base64, as `kafka-storage random-uuid` prints) or empty"),

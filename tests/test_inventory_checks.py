@@ -12,7 +12,7 @@ import yaml
 
 from clusterboot import inventory_checks
 from clusterboot.cli import main
-from clusterboot.inventory_writer import InventorySpec, write_inventory
+from clusterboot.inventory_writer import KUBERNETES_VERSION, InventorySpec, write_inventory
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -253,10 +253,10 @@ BAD_INVENTORIES = [
      ["cluster_name: 'Lab_1' is not a lowercase DNS label"]),
     ("group_vars/all.yml", "", "cluster_install_batch: -4\n",
      ["cluster_install_batch: is -4, must be at least 0"]),
-    ("group_vars/all.yml", 'cluster_kubernetes_version: "1.34.2"', "cluster_kubernetes_version: 1.34",
-     ["cluster_kubernetes_version: is float 1.34, must be str (quote it"]),
-    ("group_vars/all.yml", 'cluster_kubernetes_version: "1.34.2"', 'cluster_kubernetes_version: "v1.34.2"',
-     ["cluster_kubernetes_version: 'v1.34.2' is not a Kubernetes version"]),
+    ("group_vars/all.yml", f'cluster_kubernetes_version: "{KUBERNETES_VERSION}"', "cluster_kubernetes_version: 1.36",
+     ["cluster_kubernetes_version: is float 1.36, must be str (quote it"]),
+    ("group_vars/all.yml", f'cluster_kubernetes_version: "{KUBERNETES_VERSION}"', 'cluster_kubernetes_version: "v1.36.5"',
+     ["cluster_kubernetes_version: 'v1.36.5' is not a Kubernetes version"]),
     ("group_vars/all.yml", "", "cluster_kubernetes_source: offline\n",
      ["cluster_kubernetes_source: 'offline' is not one of upstream, artifacts"]),
     ("group_vars/all.yml", "", "cluster_kubernetes_source: artifacts\n",

@@ -13,10 +13,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from clusterboot.inventory_writer import InventorySpec, write_inventory
+from clusterboot.inventory_writer import KUBERNETES_VERSION, InventorySpec, write_inventory
 
 PROJECT = Path(__file__).resolve().parent.parent
-KUBERNETES_MINOR = "1.34.0"
+# The schema of the minor the project installs by default.
+KUBERNETES_MINOR = ".".join(KUBERNETES_VERSION.split(".")[:2]) + ".0"
 
 # kubeadm.k8s.io/v1beta4 fields this project may set, from kubeadm's own types
 # (cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go); a typo or a v1beta3-only field fails here.

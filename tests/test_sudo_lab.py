@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from clusterboot import runner
+from clusterboot.inventory_writer import KUBERNETES_VERSION
 from clusterboot.lab import lab
 
 pytestmark = pytest.mark.lab
@@ -120,6 +121,17 @@ def test_a_spark_volume_nfs_server_that_does_not_answer_is_refused(sudo_lab):
         assert (f"{host} cannot mount the spark-data volume from NFS server 10.223.0.11:{cfg.shared_data_dir} "
                 "(no answer on port 2049, /sbin/mount.nfs missing). clusterboot installs no NFS server") in output, \
             refused.stdout[-3000:]
+
+
+def test_a_node_on_cgroup_v1_is_refused_unless_kubelet_is_told_to_accept_it(sudo_lab):
+    """This machine is cgroup v1 (hybrid), so are the lab's nodes: the lab's kubelet config says failCgroupV1:
+    false. Without it (a real site's config), preflight stops every node before kubelet would refuse to start."""
+    refused = nodes_playbook(sudo_lab.inventory_dir, "preflight", {"control_plane_kubelet_config": {}})
+    assert refused.returncode != 0
+    output = " ".join(refused.stdout.split())
+    for host in ("cp01", "wk001"):
+        assert (f"{host}: the node runs cgroup v1, which kubelet {KUBERNETES_VERSION} refuses (1.35 and later need "
+                "cgroup v2)") in output, refused.stdout[-3000:]
 
 
 def rollback_unit_said(journal: str) -> dict[str, str]:
