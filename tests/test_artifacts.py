@@ -6,6 +6,7 @@ Builds for real (warm from the cache after the first run: `python bootstrap.py a
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import tarfile
 from pathlib import Path
@@ -32,6 +33,14 @@ def manifest(artifacts: Path) -> dict:
     return json.loads((artifacts / "manifest.json").read_text())
 
 
+def has_interpreter(binary: Path) -> bool:
+    """Whether a 64-bit ELF file names a dynamic loader (a PT_INTERP program header): dynamically linked."""
+    data = binary.read_bytes()[:65536]
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    size, count = struct.unpack_from("<HH", data, 0x36)
+    return any(struct.unpack_from("<I", data, phoff + i * size)[0] == 3 for i in range(count))
+
+
 def run(*argv: str) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
 
@@ -52,9 +61,21 @@ def test_binaries_say_the_real_version(artifacts: Path) -> None:
     assert run(str(artifacts / "bin/crictl"), "--version").startswith("crictl version v" + KUBERNETES_VERSION.rsplit(".", 1)[0])
 
 
+def test_containerd_and_runc_say_their_versions_and_runc_has_seccomp(artifacts: Path, manifest: dict) -> None:
+    """runc without libseccomp would start pods that ask for RuntimeDefault (Pod Security's restricted level)
+    without any filter; static, so a node needs no libseccomp."""
+    runtime = manifest["runtime"]
+    assert run(str(artifacts / "bin/containerd"), "--version").split()[2] == runtime["containerd_version"]
+    said = dict(line.split(": ", 1) for line in run(str(artifacts / "bin/runc"), "--version").splitlines()[1:])
+    assert run(str(artifacts / "bin/runc"), "--version").splitlines()[0] == f"runc version {runtime['runc_version'][1:]}"
+    assert said["libseccomp"].startswith("2.")
+    assert not has_interpreter(artifacts / "bin/runc")  # statically linked
+    assert sorted(runtime["binaries"]) == ["containerd", "containerd-shim-runc-v2", "ctr", "runc"]
+
+
 def test_manifest_checksums_match_the_files(artifacts: Path, manifest: dict) -> None:
-    files = [b for b in manifest["binaries"].values()] + manifest["images"]
-    assert len(files) >= 4 + 10
+    files = [*manifest["binaries"].values(), *manifest["runtime"]["binaries"].values(), *manifest["images"]]
+    assert len(files) >= 4 + 4 + 10
     for entry in files:
         assert sha256_file(artifacts / entry["file"]) == entry["sha256"], entry["file"]
 

@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from clusterboot.artifacts.recipes import CONTAINERD_VERSION
 from clusterboot.inventory_writer import KUBERNETES_VERSION
 from clusterboot.lab import apt_repo, lab
 from shared_cluster import (ADDRESSES, CONTROL_PLANES, NODES, PROJECT, SUBNET, USER, WORKERS, SharedCluster,
@@ -38,13 +39,17 @@ def cluster(shared_cluster: SharedCluster) -> SharedCluster:
     return shared_cluster
 
 
-def test_every_node_is_ready_at_the_built_version(cluster: SharedCluster) -> None:
+def test_every_node_is_ready_at_the_built_version_on_the_built_containerd(cluster: SharedCluster) -> None:
+    """The node image is Debian 12, whose containerd (1.6.20) Kubernetes 1.36 does not support: the nodes run
+    the artifacts' containerd and runc instead, with containerd 2's config format."""
     nodes = cluster.json("get", "nodes")["items"]
     assert sorted(n["metadata"]["name"] for n in nodes) == NODES
     for node in nodes:
         ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
         assert ready["status"] == "True", node["metadata"]["name"]
         assert node["status"]["nodeInfo"]["kubeletVersion"] == f"v{KUBERNETES_VERSION}"
+        runtime = node["status"]["nodeInfo"]["containerRuntimeVersion"]
+        assert runtime.removeprefix("containerd://").removeprefix("v") == CONTAINERD_VERSION.removeprefix("v"), runtime
         control_plane = "node-role.kubernetes.io/control-plane" in node["metadata"]["labels"]
         assert control_plane == (node["metadata"]["name"] in CONTROL_PLANES)
 

@@ -26,7 +26,8 @@ from clusterboot.artifacts.images import (
     CALICO_NODE_START, ImageSpec, build_and_save, netbase_image, netbase_present, netbase_tag, sha256_file,
 )
 from clusterboot.artifacts.recipes import (
-    COLD_SECONDS, GoBuild, KUBERNETES_COMMANDS, calico_source, cold_estimate, component_builds, kubernetes_build,
+    COLD_SECONDS, CONTAINERD_COMMANDS, CONTAINERD_VERSION, RUNC_VERSION, GoBuild, KUBERNETES_COMMANDS, calico_source, cold_estimate,
+    component_builds, kubernetes_build, runtime_builds,
 )
 from clusterboot.errors import UserError
 
@@ -83,7 +84,7 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
     wanted = kubeadm_images(k8s_bin / "kubeadm", kubernetes_version)
     etcd_tag, coredns_tag, pause_tag = wanted["etcd"], wanted["coredns"], wanted["pause"]
     builds = component_builds(".".join(kubernetes_version.split(".")[:2]), etcd_tag.split("-")[0], coredns_tag,
-                              calico_version)
+                              calico_version) + runtime_builds()
     pending = [b.name for b in builds if not gobuild.is_built(cache, b)]
     if pending and not built:
         log(_plan([*pending, "images"], cores))
@@ -96,7 +97,9 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
     calico_start.write_text(CALICO_NODE_START)
     specs = image_specs(kubernetes_version, k8s_bin, bins, etcd_tag, coredns_tag, pause_tag, netbase_tag(),
                         calico_start, calico_version)
-    fingerprint = hashlib.sha256("".join(s.fingerprint() for s in specs).encode()).hexdigest()[:16]
+    runtime = {**{name: bins["containerd"] / name for name in CONTAINERD_COMMANDS}, "runc": bins["runc"] / "runc"}
+    fingerprint = hashlib.sha256(("".join(s.fingerprint() for s in specs)
+                                  + "".join(sha256_file(path) for path in runtime.values())).encode()).hexdigest()[:16]
     manifest_file = folder / "manifest.json"
     if manifest_file.exists() and json.loads(manifest_file.read_text()).get("fingerprint") == fingerprint:
         log(f"artifacts for Kubernetes v{kubernetes_version} are up to date in {folder} (nothing built)")
@@ -118,6 +121,10 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
         source = k8s_bin / name if name in KUBERNETES_COMMANDS else bins["cri-tools"] / name
         shutil.copy2(source, staging / "bin" / name)
         binaries[name] = {"file": f"bin/{name}", "sha256": sha256_file(source)}
+    runtime_binaries = {}
+    for name, source in runtime.items():
+        shutil.copy2(source, staging / "bin" / name)
+        runtime_binaries[name] = {"file": f"bin/{name}", "sha256": sha256_file(source)}
     shutil.copyfile(calico_module_dir / CALICO_MANIFEST, staging / CALICO_MANIFEST)
     manifest = {
         "kubernetes_version": kubernetes_version,
@@ -125,6 +132,9 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
         "sources": {b.name: {"module": b.module, "version": b.version}
                     for b in [kubernetes_build(kubernetes_version, release_time)] + builds},
         "binaries": binaries,
+        # containerd and runc for nodes whose OS has an older containerd (the container_runtime role).
+        "runtime": {"containerd_version": CONTAINERD_VERSION, "runc_version": RUNC_VERSION,
+                    "binaries": runtime_binaries},
         "node_binaries_image": f"{NODE_BINARIES_IMAGE}:v{kubernetes_version}",
         "images": images,
         "kubeadm_images": wanted,

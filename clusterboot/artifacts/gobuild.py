@@ -29,14 +29,18 @@ def run(cache: Path, build: GoBuild, log_file: Path, go: Path) -> Path:
     out = root / "out"
     if (root / DONE).exists():
         return out
+    if build.cgo:
+        _require_cgo_tools(build)
     shutil.rmtree(root, ignore_errors=True)
     src = root / "src"
     if build.mode == "wrapper":
         _write_wrapper(src, build, go)
     else:
         _copy_module(src, build, go)
-    env = go_env(go)
-    cmd = [str(go), "build", "-trimpath", "-o", str(out) + "/", "-ldflags", " ".join(build.ldflags), *build.packages]
+    env = {**go_env(go), "CGO_ENABLED": "1" if build.cgo else "0"}
+    tags = ["-tags", ",".join(build.tags)] if build.tags else []
+    cmd = [str(go), "build", "-trimpath", *tags, "-o", str(out) + "/", "-ldflags", " ".join(build.ldflags),
+           *build.packages]
     with log_file.open("ab") as log:
         log.write(f"$ (cd {src} && {' '.join(cmd)})\n".encode())
         log.flush()
@@ -48,6 +52,17 @@ def run(cache: Path, build: GoBuild, log_file: Path, go: Path) -> Path:
         raise UserError(f"building {build.name} made no {', '.join(missing)}; see {log_file}")
     (root / DONE).write_text(json.dumps({"module": build.module, "version": build.version}) + "\n")
     return out
+
+
+def _require_cgo_tools(build: GoBuild) -> None:
+    """A cgo build needs a C compiler, and with the seccomp tag libseccomp's headers and static library."""
+    missing = [tool for tool in ("gcc", "pkg-config") if shutil.which(tool) is None]
+    if "seccomp" in build.tags and "pkg-config" not in missing and subprocess.run(["pkg-config", "--exists", "libseccomp"],
+                                                  capture_output=True, check=False).returncode != 0:
+        missing.append("libseccomp-dev")
+    if missing:
+        raise UserError(f"building {build.name} needs {', '.join(missing)} on this machine: "
+                        f"apt-get install {' '.join(missing)} (./dev does it)")
 
 
 def go_env(go: Path) -> dict[str, str]:

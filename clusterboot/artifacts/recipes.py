@@ -74,19 +74,23 @@ class GoBuild:
     replace_modules: tuple[tuple[str, str], ...] = ()
     drop_modules: tuple[str, ...] = ()
     go_sum: tuple[str, ...] = ()
+    # Build tags; cgo on (runc's nsenter and libseccomp): the build host needs gcc and the C headers.
+    tags: tuple[str, ...] = ()
+    cgo: bool = False
 
     def recipe_hash(self) -> str:
         text = repr((self.module, self.version, self.packages, self.mode, self.ldflags, self.sources,
                      self.replace_staging, self.replace_modules, self.drop_modules, self.go_sum,
                      RECIPE_REVISION, GO_VERSION)
-                    + ((self.requires,) if self.requires else ()))
+                    + ((self.requires,) if self.requires else ())
+                    + ((self.tags, self.cgo) if self.tags or self.cgo else ()))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 # Seconds each cold step took on a 2-core machine with empty caches (`./dev fresh`; docs/benchmarks.md):
 # the build announces its plan and time from these, scaled by the cores it has.
 COLD_SECONDS = {"kubernetes": 275, "etcd": 16, "coredns": 82, "pause": 1, "cri-tools": 25, "cni-plugins": 4,
-                "calico": 165, "images": 60}
+                "calico": 165, "containerd": 120, "runc": 30, "images": 60}
 COLD_SECONDS_CORES = 2
 
 
@@ -179,6 +183,32 @@ def component_builds(kubernetes_minor: str, etcd_version: str, coredns_version: 
                           "./plugins/ipam/host-local"),
                 ldflags=("-s", "-w"), outputs=("loopback", "portmap", "bandwidth", "host-local")),
         calico_build(calico_version),
+    ]
+
+
+# containerd's LTS line: its RELEASES.md lists Kubernetes 1.36 and 1.37 for 2.3 (Debian 12's 1.6.20 is in no
+# row). runc is the one that containerd release names (script/setup/runc-version).
+CONTAINERD_VERSION = "v2.3.7"
+RUNC_VERSION = "v1.5.2"
+CONTAINERD_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr")
+
+
+def runtime_builds() -> list[GoBuild]:
+    """containerd and runc, for nodes whose OS ships an older containerd."""
+    containerd = "github.com/containerd/containerd/v2"
+    return [
+        # No btrfs snapshotter (cgo and libbtrfs headers); overlayfs is what kubelet's nodes use.
+        GoBuild(name="containerd", module=containerd, version=CONTAINERD_VERSION,
+                packages=tuple(f"./cmd/{c}" for c in CONTAINERD_COMMANDS), tags=("no_btrfs",),
+                ldflags=("-s", "-w", f"-X {containerd}/version.Version={CONTAINERD_VERSION}",
+                         f"-X {containerd}/version.Package={containerd}"),
+                outputs=CONTAINERD_COMMANDS),
+        # runc's release build without libpathrs (a Rust library, new in 1.5): seccomp through libseccomp,
+        # linked statically so a node needs no libseccomp of a given version.
+        GoBuild(name="runc", module="github.com/opencontainers/runc", version=RUNC_VERSION, packages=(".",),
+                cgo=True, tags=("seccomp", "urfave_cli_no_docs", "netgo", "osusergo"),
+                ldflags=("-s", "-w", f"-X main.version={RUNC_VERSION.removeprefix('v')}", "-extldflags -static"),
+                outputs=("runc",)),
     ]
 
 
