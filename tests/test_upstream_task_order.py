@@ -36,7 +36,7 @@ def test_python3_debian_is_installed_before_each_deb822_source():
 
 def test_docker_packages_are_pinned_and_held():
     defaults = yaml.safe_load((ROLES / "container_runtime/defaults/main.yml").read_text())
-    assert defaults["container_runtime_upstream_versions"]["containerd.io"] == "1.7.*"  # not 2.x: config version 2
+    assert defaults["container_runtime_upstream_versions"]["containerd.io"] == "2.*"  # one major: config version 3
     install = next(t for t in tasks("container_runtime/tasks/upstream.yml") if module_args(t, "apt")
                    and "docker" in t["name"].lower())
     assert install["ansible.builtin.apt"]["name"] == "{{ container_runtime_upstream_pinned }}"
