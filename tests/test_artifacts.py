@@ -62,8 +62,8 @@ def test_binaries_say_the_real_version(artifacts: Path) -> None:
 
 
 def test_containerd_and_runc_say_their_versions_and_runc_has_seccomp(artifacts: Path, manifest: dict) -> None:
-    """runc without libseccomp would start pods that ask for RuntimeDefault (Pod Security's restricted level)
-    without any filter; static, so a node needs no libseccomp."""
+    """A runc built without seccomp cannot start a pod that asks for RuntimeDefault (as Pod Security's restricted
+    level makes the Spark pods do); static, so a node needs no libseccomp of its own."""
     runtime = manifest["runtime"]
     assert run(str(artifacts / "bin/containerd"), "--version").split()[2] == runtime["containerd_version"]
     said = dict(line.split(": ", 1) for line in run(str(artifacts / "bin/runc"), "--version").splitlines()[1:])
