@@ -90,7 +90,7 @@ class GoBuild:
 # Seconds each cold step took on a 2-core machine with empty caches (`./dev fresh`; docs/benchmarks.md):
 # the build announces its plan and time from these, scaled by the cores it has.
 COLD_SECONDS = {"kubernetes": 275, "etcd": 16, "coredns": 82, "pause": 1, "cri-tools": 25, "cni-plugins": 4,
-                "calico": 165, "containerd": 120, "runc": 30, "images": 60}
+                "calico": 165, "containerd": 110, "runc": 15, "images": 60}
 COLD_SECONDS_CORES = 2
 
 
