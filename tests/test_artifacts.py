@@ -66,8 +66,9 @@ def test_containerd_and_runc_say_their_versions_and_runc_has_seccomp(artifacts: 
     level makes the Spark pods do); static, so a node needs no libseccomp of its own."""
     runtime = manifest["runtime"]
     assert run(str(artifacts / "bin/containerd"), "--version").split()[2] == runtime["containerd_version"]
-    said = dict(line.split(": ", 1) for line in run(str(artifacts / "bin/runc"), "--version").splitlines()[1:])
-    assert run(str(artifacts / "bin/runc"), "--version").splitlines()[0] == f"runc version {runtime['runc_version'][1:]}"
+    first, *rest = run(str(artifacts / "bin/runc"), "--version").splitlines()
+    said = dict(line.split(": ", 1) for line in rest)
+    assert first == f"runc version {runtime['runc_version'][1:]}"
     assert said.get("libseccomp", "").startswith("2."), said  # built without the seccomp tag otherwise
     assert not has_interpreter(artifacts / "bin/runc")  # statically linked
     assert sorted(runtime["binaries"]) == ["containerd", "containerd-shim-runc-v2", "ctr", "runc"]

@@ -26,8 +26,8 @@ from clusterboot.artifacts.images import (
     CALICO_NODE_START, ImageSpec, build_and_save, netbase_image, netbase_present, netbase_tag, sha256_file,
 )
 from clusterboot.artifacts.recipes import (
-    COLD_SECONDS, CONTAINERD_COMMANDS, CONTAINERD_VERSION, RUNC_VERSION, GoBuild, KUBERNETES_COMMANDS, calico_source, cold_estimate,
-    component_builds, kubernetes_build, runtime_builds,
+    COLD_SECONDS, CONTAINERD_COMMANDS, CONTAINERD_VERSION, KUBERNETES_COMMANDS, RUNC_VERSION, GoBuild,
+    calico_source, cold_estimate, component_builds, kubernetes_build, runtime_builds,
 )
 from clusterboot.errors import UserError
 
@@ -116,15 +116,9 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
         with _Heartbeat(f"image {spec.ref}", log, expected=cold_estimate(["images"], cores) / len(specs)):
             images.append(build_and_save(spec, staging / "images"))
     built.append(f"{len(images)} images")
-    binaries = {}
-    for name in NODE_BINARIES:
-        source = k8s_bin / name if name in KUBERNETES_COMMANDS else bins["cri-tools"] / name
-        shutil.copy2(source, staging / "bin" / name)
-        binaries[name] = {"file": f"bin/{name}", "sha256": sha256_file(source)}
-    runtime_binaries = {}
-    for name, source in runtime.items():
-        shutil.copy2(source, staging / "bin" / name)
-        runtime_binaries[name] = {"file": f"bin/{name}", "sha256": sha256_file(source)}
+    binaries = _copy_binaries({name: k8s_bin / name if name in KUBERNETES_COMMANDS else bins["cri-tools"] / name
+                               for name in NODE_BINARIES}, staging)
+    runtime_binaries = _copy_binaries(runtime, staging)
     shutil.copyfile(calico_module_dir / CALICO_MANIFEST, staging / CALICO_MANIFEST)
     manifest = {
         "kubernetes_version": kubernetes_version,
@@ -145,6 +139,15 @@ def build(kubernetes_version: str, cache: Path, log: Callable[[str], None] = pri
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     return BuildReport(folder, built, time.monotonic() - started)
+
+
+def _copy_binaries(sources: dict[str, Path], staging: Path) -> dict[str, dict[str, str]]:
+    """Copy each binary into staging/bin; its manifest entry: {name: {file, sha256}}."""
+    entries = {}
+    for name, source in sources.items():
+        shutil.copy2(source, staging / "bin" / name)
+        entries[name] = {"file": f"bin/{name}", "sha256": sha256_file(source)}
+    return entries
 
 
 def kubeadm_images(kubeadm: Path, kubernetes_version: str) -> dict[str, str]:

@@ -57,9 +57,10 @@ def run(cache: Path, build: GoBuild, log_file: Path, go: Path) -> Path:
 def _require_cgo_tools(build: GoBuild) -> None:
     """A cgo build needs a C compiler, and with the seccomp tag libseccomp's headers and static library."""
     missing = [tool for tool in ("gcc", "pkg-config") if shutil.which(tool) is None]
-    if "seccomp" in build.tags and "pkg-config" not in missing and subprocess.run(["pkg-config", "--exists", "libseccomp"],
-                                                  capture_output=True, check=False).returncode != 0:
-        missing.append("libseccomp-dev")
+    if "seccomp" in build.tags and "pkg-config" not in missing:
+        seccomp = subprocess.run(["pkg-config", "--exists", "libseccomp"], capture_output=True, check=False)
+        if seccomp.returncode != 0:
+            missing.append("libseccomp-dev")
     if missing:
         raise UserError(f"building {build.name} needs {', '.join(missing)} on this machine: "
                         f"apt-get install {' '.join(missing)} (./dev does it)")
