@@ -727,10 +727,21 @@ def cluster_inventory_errors(hostvars: Mapping[str, Mapping[str, Any]], groups: 
         where = functools.partial(sources.of, host)
         networks = _network_problems(variables, len(nodes), where, problems)
         _kubernetes_source_problems(variables, where, problems)
+        _registry_port_problems(variables, where, problems)
         _address_problems(host, variables, networks, seen_ips, sources, problems)
     _control_plane_vip_problems(raw, list(groups.get("control_plane", [])), seen_ips, sources, problems)
     _kafka_release_problems(raw, list(groups.get(KAFKA_GROUP, [])), sources, problems)
     return problems.list()
+
+
+def _registry_port_problems(variables: Mapping[str, Any], where: Callable[[str], str], problems: Problems) -> None:
+    """The registry's two sides are two listeners: one port cannot serve both."""
+    specs = load_specs()
+    pull, push = (variables.get(name, specs[name].default) for name in ("cluster_registry_port", "cluster_registry_push_port"))
+    if isinstance(pull, int) and pull == push:
+        problems.add(where("cluster_registry_push_port"),
+                     f"cluster_registry_push_port: {push} is cluster_registry_port too; the registry's push side "
+                     "(loopback, authenticated) needs a port of its own, e.g. 5001")
 
 
 def _kafka_release_problems(raw: Mapping[str, Mapping[str, Any]], brokers: list[str], sources: Sources,

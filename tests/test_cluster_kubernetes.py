@@ -16,9 +16,13 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 
+from clusterboot import settings
 from clusterboot.artifacts.recipes import CONTAINERD_VERSION
 from clusterboot.inventory_writer import KUBERNETES_VERSION
 from clusterboot.lab import apt_repo, lab
@@ -171,14 +175,59 @@ def test_no_secret_appears_in_logs_or_artifacts(cluster: SharedCluster) -> None:
     assert tokens and ca_key_body and submitter_token
     submitter_kubeconfig = PROJECT / ".artifacts" / f"kubeconfig-{cluster.cfg.name}-spark"
     assert submitter_token in submitter_kubeconfig.read_text()
+    push_password_file = registry_push_password_file(cluster)
+    secrets.append(push_password_file.read_text().strip())
     haystacks = {"first run output (-vvv)": cluster.first_run.stdout + cluster.first_run.stderr}
     for path in (PROJECT / ".artifacts").rglob("*"):
         if (path.is_file() and path.stat().st_size < 50_000_000 and "facts" not in path.parts
-                and path != submitter_kubeconfig):
+                and path not in (submitter_kubeconfig, push_password_file)):
             haystacks[str(path)] = path.read_text(errors="replace")
     leaks = [(where, secret[:6]) for where, text in haystacks.items() for secret in secrets if secret in text]
     assert not leaks, leaks
-    assert oct(cluster.kubeconfig.stat().st_mode & 0o777) == "0o600"
+    for private in (cluster.kubeconfig, push_password_file):
+        assert oct(private.stat().st_mode & 0o777) == "0o600", private
+
+
+def registry_push_password_file(cluster: SharedCluster) -> Path:
+    return PROJECT / ".artifacts" / f"registry-push-{cluster.cfg.name}.password"
+
+
+def registry_post(url: str) -> int:
+    """The status of a POST that starts a blob upload: how a push begins."""
+    request = urllib.request.Request(url, method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_the_registry_is_read_only_to_the_network_and_takes_pushes_only_from_its_user_on_its_node(
+        cluster: SharedCluster) -> None:
+    """Anyone on the node network may pull, but a push or a delete there is refused: no one can swap an image
+    under a tag the nodes run. Images go in through the push side, which listens on cp01's loopback only and
+    answers only the generated user."""
+    ports = settings.declared_defaults()
+    network_side = f"http://{ADDRESSES['cp01']}:{ports['cluster_registry_port']}/v2"
+    tags = json.loads(urllib.request.urlopen(f"{network_side}/etcd/tags/list", timeout=10).read())["tags"]
+    assert image_tags()["etcd"] in tags
+    assert registry_post(f"{network_side}/probe/blobs/uploads/") == 405
+    manifest = urllib.request.Request(f"{network_side}/etcd/manifests/{image_tags()['etcd']}", method="HEAD",
+                                      headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    digest = urllib.request.urlopen(manifest, timeout=10).headers["Docker-Content-Digest"]
+    delete = urllib.request.Request(f"{network_side}/etcd/manifests/{digest}", method="DELETE")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(delete, timeout=10)
+    assert refused.value.code == 405
+    with pytest.raises(urllib.error.URLError) as unreachable:  # nothing listens there on the node's address
+        urllib.request.urlopen(f"http://{ADDRESSES['cp01']}:{ports['cluster_registry_push_port']}/v2/", timeout=10)
+    assert not isinstance(unreachable.value, urllib.error.HTTPError)
+    push_side = f"http://127.0.0.1:{ports['cluster_registry_push_port']}/v2/probe/blobs/uploads/"
+    curl = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", push_side]
+    assert cluster.node_exec("cp01", *curl).stdout == "401"
+    password = registry_push_password_file(cluster).read_text().strip()
+    user = settings.role_setting("registry", "registry_push_user", {})
+    assert cluster.node_exec("cp01", *curl, "-u", f"{user}:{password}").stdout == "202"
 
 
 def test_a_failed_join_is_named_and_the_retry_command_completes_it(cluster: SharedCluster) -> None:

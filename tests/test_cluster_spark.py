@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from clusterboot import settings
 from shared_cluster import ADDRESSES, PROJECT, SUBNET, SharedCluster, totals
 
 pytestmark = [pytest.mark.lab, pytest.mark.cluster]
@@ -201,6 +202,8 @@ def test_a_kubeconfig_only_inventory_runs_the_spark_phase_and_a_job(shared_clust
         "cluster_kubeconfig": str(cluster.kubeconfig),
         "cluster_shared_data_dir": str(data),
         "spark_image_registry": "cp01:5000",
+        # The builder is cp01, whose root the registry role logged in to the push side on its loopback.
+        "spark_image_push_registry": f"127.0.0.1:{settings.declared_defaults()['cluster_registry_push_port']}",
         "spark_image_base_source": "local",
         "spark_namespace_name": "analytics",
         "spark_namespace_service_account": "jobs",
