@@ -128,16 +128,22 @@ func main() { ctlv3.MustStart() }
 """
 
 # The sandbox container: sleeps until told to stop, reaps nothing (it is not PID 1 of a shared pid namespace
-# in kubelet's default pod setup).
+# in kubelet's default pod setup). `-v` prints a version and exits, as upstream's pause.c does: kubeadm upgrade
+# apply's health check is a Job running `pause -v` that must complete.
 PAUSE_MAIN = """package main
 
 import (
+\t"fmt"
 \t"os"
 \t"os/signal"
 \t"syscall"
 )
 
 func main() {
+\tif len(os.Args) > 1 && os.Args[1] == "-v" {
+\t\tfmt.Println("pause (clusterboot)")
+\t\treturn
+\t}
 \tsignals := make(chan os.Signal, 1)
 \tsignal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 \t<-signals
