@@ -172,6 +172,7 @@ FORMATS: dict[str, Callable[[str, Any], str | None]] = {
                             "is not a lowercase DNS name (a-z, 0-9, '-', '.')"),
     "user-name": _regex(r"[a-z_][a-z0-9_-]{0,31}", "is not a Linux user name (lowercase, starts with a letter or _)"),
     "kubeadm-check": _kubeadm_check,
+    "batch-size": _regex(r"[1-9]\d*|([1-9]\d?|100)%", "is not a batch size: a number of nodes such as 5, or a share such as 20%"),
 }
 
 

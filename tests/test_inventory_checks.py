@@ -133,6 +133,13 @@ def test_molecule_group_vars_pass(tmp_path, capsys):
     assert "3 nodes, no problems found" in out
 
 
+@pytest.mark.parametrize("batch", ["3", "'3'", "'20%'", "'100%'"])
+def test_an_upgrade_batch_is_a_count_or_a_share(inventory, capsys, batch):
+    edit(inventory / "group_vars/all.yml", "", f"cluster_upgrade_batch: {batch}\n")
+    code, out = check(inventory, capsys)
+    assert code == 0, out
+
+
 def test_templated_values_are_accepted(inventory, capsys):
     edit(inventory / "group_vars/all.yml", "", 'cluster_image_repository: "{{ groups.control_plane[0] }}:5000"\n'
          'cluster_registry_port: "{{ 4000 + 1000 }}"\ncluster_registry_host: "{{ groups.control_plane[0] }}"\n'
@@ -338,6 +345,11 @@ BAD_INVENTORIES = [
      ["kafka_cluster_id: 'my-cluster' is not a KRaft cluster id"]),
     ("group_vars/all.yml", "", "package_cache_host: wk100\n",
      ["package_cache_host: 'wk100' is not a node of this inventory"]),
+    # -- upgrade batches: a count or a share of the workers
+    ("group_vars/all.yml", "", "cluster_upgrade_batch: 0\n", ["cluster_upgrade_batch: is 0, must be at least 1"]),
+    ("group_vars/all.yml", "", "cluster_upgrade_batch: '150%'\n",
+     ["cluster_upgrade_batch: '150%' is not a batch size: a number of nodes such as 5, or a share such as 20%"]),
+    ("group_vars/all.yml", "", "cluster_upgrade_batch: 'half'\n", ["cluster_upgrade_batch: 'half' is not a batch size"]),
     # -- a host's own override is named with its file and host
     ("host_vars/wk001.yml", "", "cluster_manage_network: 'no'\n",
      ["host_vars/wk001.yml: host wk001: cluster_manage_network: is str 'no', must be bool"]),

@@ -43,8 +43,14 @@ CALICO_SOURCES = {
 }
 CALICO_MODULE = "github.com/projectcalico/calico"
 CNI_PLUGINS_VERSION = "v1.7.1"
-# crictl follows Kubernetes' minor: kubeadm's preflight requires it.
+# crictl of Kubernetes' minor, as pkgs.k8s.io pairs them. It is a CRI client, not tied to kubelet's minor: where
+# the module proxy refuses a minor's cri-tools (v1.35.0 to v1.35.2 answer 403), the next minor's is built.
 CRI_TOOLS_MINOR_PATCH = "0"
+CRI_TOOLS_INSTEAD = {"1.35": "1.36"}
+
+
+def cri_tools_version(kubernetes_minor: str) -> str:
+    return f"v{CRI_TOOLS_INSTEAD.get(kubernetes_minor, kubernetes_minor)}.{CRI_TOOLS_MINOR_PATCH}"
 
 
 @dataclass(frozen=True)
@@ -122,16 +128,22 @@ func main() { ctlv3.MustStart() }
 """
 
 # The sandbox container: sleeps until told to stop, reaps nothing (it is not PID 1 of a shared pid namespace
-# in kubelet's default pod setup).
+# in kubelet's default pod setup). `-v` prints a version and exits, as upstream's pause.c does: kubeadm upgrade
+# apply's health check is a Job running `pause -v` that must complete.
 PAUSE_MAIN = """package main
 
 import (
+\t"fmt"
 \t"os"
 \t"os/signal"
 \t"syscall"
 )
 
 func main() {
+\tif len(os.Args) > 1 && os.Args[1] == "-v" {
+\t\tfmt.Println("pause (clusterboot)")
+\t\treturn
+\t}
 \tsignals := make(chan os.Signal, 1)
 \tsignal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 \t<-signals
@@ -175,9 +187,9 @@ def component_builds(kubernetes_minor: str, etcd_version: str, coredns_version: 
         GoBuild(name="pause", module="clusterboot.local/pause", version="v0.0.0", mode="wrapper",
                 packages=("./cmd/pause",), sources=(("cmd/pause/main.go", PAUSE_MAIN),), ldflags=("-s", "-w"),
                 outputs=("pause",)),
-        GoBuild(name="cri-tools", module="sigs.k8s.io/cri-tools", version=f"v{kubernetes_minor}.{CRI_TOOLS_MINOR_PATCH}",
+        GoBuild(name="cri-tools", module="sigs.k8s.io/cri-tools", version=cri_tools_version(kubernetes_minor),
                 packages=("./cmd/crictl",), outputs=("crictl",),
-                ldflags=("-s", "-w", f"-X sigs.k8s.io/cri-tools/pkg/version.Version=v{kubernetes_minor}.{CRI_TOOLS_MINOR_PATCH}")),
+                ldflags=("-s", "-w", f"-X sigs.k8s.io/cri-tools/pkg/version.Version={cri_tools_version(kubernetes_minor)}")),
         GoBuild(name="cni-plugins", module="github.com/containernetworking/plugins", version=CNI_PLUGINS_VERSION,
                 packages=("./plugins/main/loopback", "./plugins/meta/portmap", "./plugins/meta/bandwidth",
                           "./plugins/ipam/host-local"),
