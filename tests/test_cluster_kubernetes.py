@@ -56,6 +56,8 @@ def test_every_node_is_ready_at_the_built_version_on_the_built_containerd(cluste
         assert runtime.removeprefix("containerd://").removeprefix("v") == CONTAINERD_VERSION.removeprefix("v"), runtime
         control_plane = "node-role.kubernetes.io/control-plane" in node["metadata"]["labels"]
         assert control_plane == (node["metadata"]["name"] in CONTROL_PLANES)
+    # containerd 2's config format, read back as containerd parsed it: a pulled image is kept once, unpacked.
+    assert "discard_unpacked_layers = true" in cluster.node_exec("wk001", "containerd", "config", "dump").stdout
 
 
 def test_formed_as_a_sudo_user_through_the_signed_apt_repo_and_the_package_cache(cluster: SharedCluster) -> None:
