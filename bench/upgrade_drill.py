@@ -62,6 +62,8 @@ spec:
   selector: {app: drill}
   ports: [{port: 2379, nodePort: 30379}]
 """
+# Ctrl-C at the first worker's drain: that task's line once the workers' play has begun.
+WORKERS_PLAY = "PLAY Upgrade the workers in batches"
 DRAIN_TASK = "task: Drain the node (PodDisruptionBudgets honoured)"
 
 
@@ -103,8 +105,9 @@ def set_version(inventory: Path, version: str) -> None:
     path.write_text(text)
 
 
-def run(*args: str, interrupt_at: str | None = None) -> tuple[int, list[tuple[float, str]]]:
-    """bootstrap.py with its progress lines timed; SIGINT (Ctrl-C) when interrupt_at is first printed."""
+def run(*args: str, interrupt_at: tuple[str, str] | None = None) -> tuple[int, list[tuple[float, str]]]:
+    """bootstrap.py with its progress lines timed; SIGINT (Ctrl-C) at the first line interrupt_at[1] printed
+    after a line starting with interrupt_at[0]."""
     began = time.monotonic()
     proc = subprocess.Popen([sys.executable, "bootstrap.py", *args], cwd=PROJECT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -112,7 +115,8 @@ def run(*args: str, interrupt_at: str | None = None) -> tuple[int, list[tuple[fl
     assert proc.stdout is not None
     for line in proc.stdout:
         lines.append((time.monotonic() - began, line.rstrip()))
-        if interrupt_at and line.strip() == interrupt_at:
+        if interrupt_at and line.strip() == interrupt_at[1] and any(
+                seen.startswith(interrupt_at[0]) for _, seen in lines):
             proc.send_signal(signal.SIGINT)
             interrupt_at = None
     proc.wait()
@@ -172,7 +176,7 @@ def main() -> None:
 
     set_version(inventory, args.new)
     upgrade = ("upgrade", "--inventory", str(inventory), "--yes")
-    for label, interrupt in (("interrupted at the first worker's drain", DRAIN_TASK), ("rerun", None),
+    for label, interrupt in (("interrupted at the first worker's drain", (WORKERS_PLAY, DRAIN_TASK)), ("rerun", None),
                              ("third run", None)):
         began = time.monotonic()
         code, lines = run(*upgrade, interrupt_at=interrupt)
