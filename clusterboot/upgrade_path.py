@@ -50,6 +50,36 @@ def refusal(running: list[str], target: str) -> str | None:
     return None
 
 
+# The version skew policy (kubernetes.io/releases/version-skew-policy): the API servers of an HA cluster within
+# one minor of each other; a kubelet never newer than the oldest API server, nor more than three minors older.
+APISERVER_MINORS_APART = 1
+KUBELET_MINORS_BEHIND = 3
+
+
+def skew_problems(apiservers: dict[str, str], kubelets: dict[str, str]) -> list[str]:
+    """What the skew policy forbids among these versions (API servers and kubelets by node), each naming the
+    node and what to do; empty when every component may talk to every other."""
+    if not apiservers:
+        return ["no API server version found (no kube-apiserver pod in kube-system)"]
+    minors = {node: parse(version)[:2] for node, version in apiservers.items()}
+    oldest_node = min(minors, key=lambda node: minors[node])
+    oldest, newest = minors[oldest_node], max(minors.values())
+    problems = []
+    if newest[0] != oldest[0] or newest[1] - oldest[1] > APISERVER_MINORS_APART:
+        problems.append(f"API servers are more than {APISERVER_MINORS_APART} minor apart: "
+                        + ", ".join(f"{node} {apiservers[node]}" for node in sorted(apiservers))
+                        + "; finish the upgrade (python bootstrap.py upgrade)")
+    for node, version in sorted(kubelets.items()):
+        kubelet = parse(version)[:2]
+        if kubelet > oldest:
+            problems.append(f"{node}: kubelet {version} is newer than the API server on {oldest_node} "
+                            f"({apiservers[oldest_node]}); upgrade the control planes first")
+        elif kubelet[0] != oldest[0] or oldest[1] - kubelet[1] > KUBELET_MINORS_BEHIND:
+            problems.append(f"{node}: kubelet {version} is more than {KUBELET_MINORS_BEHIND} minors behind the "
+                            f"API server on {oldest_node} ({apiservers[oldest_node]}); upgrade it")
+    return problems
+
+
 def running_versions(kubeconfig: Path) -> list[str]:
     """The API server's version and each node's kubelet version, read with the admin kubeconfig."""
     if not kubeconfig.is_file():

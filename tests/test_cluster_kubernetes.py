@@ -146,6 +146,10 @@ def test_verify_playbook_passes(cluster: SharedCluster) -> None:
     proc = cluster.playbook("verify.yml")
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert recap(proc.stdout)["cp01"]["failed"] == 0
+    # Every node's kubelet and every API server reported, within the version skew policy.
+    kubelets = ", ".join(f"{node} v{KUBERNETES_VERSION}" for node in sorted(NODES))
+    apiservers = ", ".join(f"{node} v{KUBERNETES_VERSION}" for node in sorted(CONTROL_PLANES))
+    assert f"kubelets: {kubelets}; API servers: {apiservers}" in " ".join(proc.stdout.split()), proc.stdout[-4000:]
 
 
 def test_a_second_run_changes_nothing_and_does_not_rerun_kubeadm(cluster: SharedCluster) -> None:

@@ -32,3 +32,25 @@ def test_refused_naming_the_path(running, target, said):
 def test_versions_with_build_metadata_parse():
     assert upgrade_path.parse("v1.36.5+k3s1") == (1, 36, 5)
     assert upgrade_path.parse("1.37.0-rc.1") == (1, 37, 0)
+
+
+@pytest.mark.parametrize("apiservers, kubelets", [
+    ({"cp01": "v1.36.5", "cp02": "v1.36.5"}, {"cp01": "v1.36.5", "wk001": "v1.36.5"}),
+    ({"cp01": "v1.36.5", "cp02": "v1.35.5"}, {"cp01": "v1.35.5", "wk001": "v1.35.5"}),  # mid-upgrade
+    ({"cp01": "v1.36.5"}, {"wk001": "v1.33.1"}),  # three minors behind: allowed
+])
+def test_skew_the_policy_allows(apiservers, kubelets):
+    assert upgrade_path.skew_problems(apiservers, kubelets) == []
+
+
+@pytest.mark.parametrize("apiservers, kubelets, said", [
+    ({"cp01": "v1.36.5", "cp02": "v1.35.5"}, {"cp02": "v1.36.5"},
+     "cp02: kubelet v1.36.5 is newer than the API server on cp02 (v1.35.5); upgrade the control planes first"),
+    ({"cp01": "v1.36.5"}, {"wk001": "v1.32.9"},
+     "wk001: kubelet v1.32.9 is more than 3 minors behind the API server on cp01 (v1.36.5); upgrade it"),
+    ({"cp01": "v1.36.5", "cp02": "v1.34.2"}, {},
+     "API servers are more than 1 minor apart: cp01 v1.36.5, cp02 v1.34.2"),
+    ({}, {"wk001": "v1.36.5"}, "no API server version found"),
+])
+def test_skew_the_policy_forbids_is_named(apiservers, kubelets, said):
+    assert said in upgrade_path.skew_problems(apiservers, kubelets)[0]
