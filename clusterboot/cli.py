@@ -262,15 +262,14 @@ def _day2(args: argparse.Namespace) -> int:
     _check_ssh_keys(hostvars)
     operation = day2.OPERATIONS[args.command]
     extra_vars = day2.extra_vars(args.command, groups, getattr(args, "node", None))
+    cluster = settings.with_defaults(hostvars[groups["control_plane"][0]])
     if args.command == "upgrade":  # a path kubeadm would refuse is refused here, before anything changes
         from clusterboot import upgrade_path
 
-        cluster = settings.with_defaults(hostvars[groups["control_plane"][0]])
         kubeconfig = Path(settings.role_setting("control_plane", "control_plane_kubeconfig_local", cluster))
         upgrade_path.check(kubeconfig.resolve(), cluster["cluster_kubernetes_version"])
         extra_vars["upgrade_batch"] = str(cluster["cluster_upgrade_batch"])
     if operation.warning:
-        cluster = settings.with_defaults(hostvars[groups["control_plane"][0]])
         day2.confirm(operation.warning.format(node=getattr(args, "node", ""), cluster=cluster["cluster_name"],
                                               version=cluster["cluster_kubernetes_version"]), args.yes)
     playbook = PROJECT_DIR / "playbooks" / operation.playbook
