@@ -1,5 +1,6 @@
 """An upgrade drill on a running HA lab: a workload that must stay up, `upgrade` to the next minor interrupted
-once mid-worker-batch and finished by a rerun, a third run that changes nothing, then a downgrade refused. Prints the time per control plane and per worker batch and what a poller saw through the VIP.
+once mid-worker-batch and finished by a rerun, a third run that changes nothing, then a downgrade refused.
+Prints the time per control plane and per worker batch and what a poller saw through the VIP.
 
     python bootstrap.py artifacts build --kubernetes 1.35.5      # and the default, 1.36.5
     python bootstrap.py lab up --nodes 5 --control-planes 3
@@ -15,6 +16,8 @@ A drill, not a test: it measures and reports; CI does not run it.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import re
 import signal
 import subprocess
@@ -24,8 +27,6 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
 
 from clusterboot import settings
 from clusterboot.artifacts import build
@@ -84,7 +85,7 @@ class Poller:
             try:
                 with urllib.request.urlopen(self.url, timeout=1) as response:
                     ok = response.status == 200
-            except Exception:  # noqa: BLE001 - any failure is a failed poll
+            except (OSError, http.client.HTTPException):  # refused, reset, timed out, an HTTP error status
                 ok = False
             self.results.append((began, ok))
             self._stop.wait(max(0.0, 1 - (time.monotonic() - began)))
@@ -165,7 +166,7 @@ def main() -> None:
         return k("get", "nodes", "-o", "custom-columns=NODE:.metadata.name,KUBELET:.status.nodeInfo.kubeletVersion,"
                  "RUNTIME:.status.nodeInfo.containerRuntimeVersion,READY:.status.conditions[-1].status").rstrip()
 
-    manifest = yaml.safe_load((build.artifacts_dir(build.default_cache(), args.old) / "manifest.json").read_text())
+    manifest = json.loads((build.artifacts_dir(build.default_cache(), args.old) / "manifest.json").read_text())
     registry = first if "{{" in str(cluster["cluster_registry_host"]) else cluster["cluster_registry_host"]
     image = f"{registry}:{cluster['cluster_registry_port']}/etcd:{manifest['kubeadm_images']['etcd']}"
     k("apply", "-f", "-", stdin=WORKLOAD % {"image": image})
