@@ -166,6 +166,9 @@ FORMATS: dict[str, Callable[[str, Any], str | None]] = {
     "docker-size": _regex(r"\d+(\.\d+)?\s?[kKmMgG]?[bB]?", "is not a size such as 100m, 1g or 512k"),
     # JVM/Spark memory: 512m, 2g, 4096 (MiB).
     "jvm-size": _regex(r"(?i)\d+([kmgtp]b?|b)?", "is not a memory size such as 512m or 2g"),
+    # Kubernetes resource quantities (kubelet's reserved CPU and memory): 100m, 0.5, 512Mi, 1Gi.
+    # Kubernetes' suffixes: binary Ki..Ei, decimal m, k (lowercase), M..E; a bare K is not a quantity.
+    "k8s-quantity": _regex(r"\d+(\.\d+)?([KMGTPE]i|[mkMGTPE])?", "is not a Kubernetes quantity such as 100m, 512Mi or 1Gi"),
     "absolute-path": _regex(r"/.*", "is not an absolute path (it must start with /)"),
     "dns-label": _regex(HOSTNAME_RE.pattern[1:-1], "is not a lowercase DNS label (a-z, 0-9, '-', at most 63)"),
     "dns-subdomain": _regex(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",

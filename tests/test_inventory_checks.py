@@ -452,3 +452,13 @@ def test_unknown_inventory_lists_known_ones(capsys):
     code, out = check(Path("no-such-inventory"), capsys)
     assert code == 2
     assert "inventory 'no-such-inventory' not found" in out and "lab100" in out
+
+
+@pytest.mark.parametrize(("quantity", "valid"), [
+    ("100m", True), ("512Mi", True), ("1Gi", True), ("1k", True), ("1Ki", True), ("1.5G", True), ("256", True),
+    ("1K", False), ("1g", False), ("1GB", False), ("Mi", False), ("-1Mi", False),
+])
+def test_a_kubernetes_quantity_takes_only_kubernetes_suffixes(quantity, valid):
+    """kubelet refuses 1K or 1g at start; the check refuses them before any node is touched."""
+    problem = inventory_checks.FORMATS["k8s-quantity"](quantity, {})
+    assert (problem is None) == valid, problem
