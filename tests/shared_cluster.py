@@ -160,13 +160,17 @@ class SharedCluster:
         return None
 
     def etcd_members(self, node: str) -> list[dict]:
-        """etcd's own member list, read on node with the etcdctl of its etcd container."""
+        return self.etcd_member_list(node)["members"]
+
+    def etcd_member_list(self, node: str) -> dict:
+        """etcd's own member list with its header (cluster_id), read on node with the etcdctl of its etcd
+        container."""
         container = self.node_exec(node, "crictl", "ps", "--name", "^etcd$", "-q").stdout.split()[0]
         out = self.node_exec(node, "crictl", "exec", container, "etcdctl", "--endpoints=https://127.0.0.1:2379",
                              "--cacert=/etc/kubernetes/pki/etcd/ca.crt", "--cert=/etc/kubernetes/pki/etcd/server.crt",
                              "--key=/etc/kubernetes/pki/etcd/server.key", "member", "list", "-w", "json")
         assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)["members"]
+        return json.loads(out.stdout)
 
     def ready_nodes(self) -> dict[str, bool]:
         return {n["metadata"]["name"]: any(c["type"] == "Ready" and c["status"] == "True"

@@ -2,8 +2,9 @@
 (Kafka 4, KRaft combined mode, jars from Maven Central through the kafka role), fraud_detection.py and the
 data generator run on `k8s://` as driver and executor pods (the Kafka connector is in the Spark image).
 
-Checked: the brokers form one quorum with three voters, the topics have three replicas, a second streaming run
-changes nothing. Then one stream through two faults, as they come in production: payments stream in while the
+Checked: the brokers form one quorum with three voters, the topics have three replicas, kubelet keeps each
+broker's memory from pods, a changed config restarts the brokers one at a time, a second streaming run with the
+kafka group reordered changes nothing and one that drops a voter is refused. Then one stream through two faults, as they come in production: payments stream in while the
 job runs, a broker (a voter and a partition leader) is stopped and the job keeps committing, then the job's
 driver pod is lost mid-stream and the job is submitted again; at the end every injected fraud is alerted exactly
 once in parquet and on the alerts topic, and no clean payment is.
@@ -16,15 +17,19 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from kafka_support import alert_keys_on_topic, alerted_ids, answer, broker_tool, committed_batches, local_spark_session
-from shared_cluster import BROKERS, PROJECT, SharedCluster, totals
+from shared_cluster import ADDRESSES, BROKERS, PROJECT, WORKERS, SharedCluster, totals
 
 pytestmark = [pytest.mark.lab, pytest.mark.cluster]
 
@@ -88,10 +93,99 @@ def test_brokers_form_one_quorum_and_topics_have_three_replicas(shared_cluster: 
     assert described.count("PartitionCount: 3\tReplicationFactor: 3") == len(STREAM_TOPICS), described
 
 
-def test_a_second_streaming_run_changes_nothing(shared_cluster: SharedCluster) -> None:
-    again = shared_cluster.bootstrap("--phase", "streaming")
-    assert again.returncode == 0, again.stdout[-4000:]
-    assert totals(again.stdout)["changed"] == 0, again.stdout[-4000:]
+def test_kubelet_keeps_each_brokers_heap_and_page_cache_from_pods(shared_cluster: SharedCluster) -> None:
+    """The running kubelets' own configuration (configz): every node reserves the cluster's kubeReserved and
+    systemReserved; a broker's systemReserved also holds its heap (384m in this lab) and page-cache reserve (1g),
+    and pods are offered exactly that much less of the same machine's memory."""
+    def configz(node: str) -> dict:
+        return json.loads(shared_cluster.kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/configz"))["kubeletconfig"]
+
+    def allocatable_mib(node: str) -> float:
+        memory = shared_cluster.json("get", "node", node)["status"]["allocatable"]["memory"]
+        assert memory.endswith("Ki"), memory
+        return int(memory[:-2]) / 1024
+
+    broker, control_plane = configz(TOOL_NODE), configz("cp01")
+    assert control_plane["kubeReserved"] == broker["kubeReserved"] == {"cpu": "100m", "memory": "256Mi"}
+    assert control_plane["systemReserved"] == {"cpu": "100m", "memory": "512Mi"}
+    assert broker["systemReserved"] == {"cpu": "100m", "memory": "1920Mi"}  # 512Mi + 384m + 1g
+    # The lab's nodes are containers on one machine: the same capacity, so the difference is the broker's.
+    assert allocatable_mib("cp01") - allocatable_mib(TOOL_NODE) == 1920 - 512
+
+
+def broker_started_at(cluster: SharedCluster, node: str) -> str:
+    shown = cluster.node_exec(node, "systemctl", "show", "kafka", "-p", "ActiveEnterTimestampMonotonic", "--value")
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout.strip()
+
+
+def test_a_config_change_restarts_the_brokers_one_at_a_time(shared_cluster: SharedCluster) -> None:
+    """Every broker's server.properties is newer than the running broker (as after a changed setting). One
+    streaming run restarts all three, and a poller connecting to each broker's client port (the lab's containers)
+    four times a second never sees two down at once: each restarted broker answers, and no partition is
+    under-replicated, before the next one stops."""
+    cluster = shared_cluster
+    before = {node: broker_started_at(cluster, node) for node in WORKERS}
+    for node in WORKERS:
+        assert cluster.node_exec(node, "touch", "/etc/kafka/server.properties").returncode == 0
+    down_at_once: list[int] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            down = 0
+            for node in WORKERS:
+                try:
+                    socket.create_connection((ADDRESSES[node], 9092), timeout=0.5).close()
+                except OSError:
+                    down += 1
+            down_at_once.append(down)
+            time.sleep(0.25)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        run = cluster.bootstrap("--phase", "streaming")
+    finally:
+        done.set()
+        poller.join()
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert all(broker_started_at(cluster, node) != before[node] for node in WORKERS), "a broker was not restarted"
+    assert 1 in down_at_once, "the poller never saw a broker down: it proves nothing"
+    assert max(down_at_once) == 1, f"{max(down_at_once)} brokers were down at once"
+    under_replicated = broker_tool(cluster.container(TOOL_NODE), "org.apache.kafka.tools.TopicCommand",
+                                   "--bootstrap-server", BROKERS, "--describe", "--under-replicated-partitions")
+    assert under_replicated.strip() == "", under_replicated
+
+
+def inventory_with_brokers(cluster: SharedCluster, folder: Path, brokers: list[str]) -> Path:
+    """A copy of the cluster's inventory whose kafka group lists these brokers, in this order."""
+    copy = folder / "inventory"
+    shutil.copytree(cluster.inventory, copy)
+    hosts = yaml.safe_load((copy / "hosts.yml").read_text())
+    hosts["all"]["children"]["kafka"] = {"hosts": {node: None for node in brokers}}
+    (copy / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    return copy
+
+
+def test_a_second_streaming_run_with_the_group_reordered_changes_nothing(shared_cluster: SharedCluster,
+                                                                         tmp_path: Path) -> None:
+    """A second streaming run, the kafka group listed backwards: every broker keeps its node id, so nothing
+    changes and no broker restarts. Then a broker (a voter) left out of the group: the run stops before any
+    broker is touched."""
+    cluster = shared_cluster
+    before = {node: broker_started_at(cluster, node) for node in WORKERS}
+    reordered = cluster.bootstrap("--phase", "streaming",
+                                  inventory=inventory_with_brokers(cluster, tmp_path / "reordered", WORKERS[::-1]))
+    assert reordered.returncode == 0, reordered.stdout[-4000:]
+    assert totals(reordered.stdout)["changed"] == 0, reordered.stdout[-4000:]
+    assert {node: broker_started_at(cluster, node) for node in WORKERS} == before
+    shrunk = cluster.bootstrap("--phase", "streaming",
+                               inventory=inventory_with_brokers(cluster, tmp_path / "shrunk", WORKERS[:2]))
+    assert shrunk.returncode != 0
+    assert "a static KRaft quorum cannot add or lose a voter" in shrunk.stdout, shrunk.stdout[-4000:]
+    assert totals(shrunk.stdout)["changed"] == 0, shrunk.stdout[-4000:]
+    assert {node: broker_started_at(cluster, node) for node in WORKERS} == before
 
 
 def test_a_stream_through_a_broker_stop_and_a_lost_driver_alerts_each_fraud_once(empty_stream: SharedCluster,
