@@ -91,6 +91,11 @@ def test_calico_vxlan_pool_is_the_inventory_pod_cidr_and_system_pods_run(cluster
     for pod in pods:
         statuses = pod["status"].get("containerStatuses", [])
         assert pod["status"]["phase"] == "Running" and all(s["ready"] for s in statuses), pod["metadata"]["name"]
+    # kubelet probes felix over HTTP (ready above through it), no process exec'd in calico-node for a probe.
+    node = cluster.json("get", "daemonset", "-n", "kube-system", "calico-node")["spec"]["template"]["spec"]
+    probes = {kind: node["containers"][0][kind] for kind in ("livenessProbe", "readinessProbe")}
+    assert {kind: probe.get("httpGet", {}).get("path") for kind, probe in probes.items()} == {
+        "livenessProbe": "/liveness", "readinessProbe": "/readiness"}, probes
     # Every image came from the cluster registry, none from the internet.
     images = {c["image"] for p in pods for c in p["spec"]["containers"]}
     assert all(image.startswith("cp01:5000/") for image in images), images
