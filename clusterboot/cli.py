@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.metadata
+import json
 import re
 import sys
 from pathlib import Path
@@ -92,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=operation.help, epilog=f"runs playbooks/{operation.playbook}")
         if name == "remove-node":
             command.add_argument("node", help="the worker to remove (a host of group workers)")
-        if operation.warning:
+        if name == "certs":
+            command.add_argument("--renew", action="store_true", help="renew every certificate (asks first)")
+        if operation.warning or name == "certs":
             command.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
         _add_run_options(command, site=False)
     return parser
@@ -261,7 +264,8 @@ def _day2(args: argparse.Namespace) -> int:
                         "(cluster_kubeconfig); day-2 commands work on the nodes of a cluster bootstrap.py built")
     _check_ssh_keys(hostvars)
     operation = day2.OPERATIONS[args.command]
-    extra_vars = day2.extra_vars(args.command, groups, getattr(args, "node", None))
+    renew = getattr(args, "renew", False)
+    extra_vars = day2.extra_vars(args.command, groups, getattr(args, "node", None), renew)
     cluster = settings.with_defaults(hostvars[groups["control_plane"][0]])
     if args.command == "upgrade":  # a path kubeadm would refuse is refused here, before anything changes
         from clusterboot import upgrade_path
@@ -269,6 +273,8 @@ def _day2(args: argparse.Namespace) -> int:
         kubeconfig = Path(settings.role_setting("control_plane", "control_plane_kubeconfig_local", cluster))
         upgrade_path.check(kubeconfig.resolve(), cluster["cluster_kubernetes_version"])
         extra_vars["upgrade_batch"] = str(cluster["cluster_upgrade_batch"])
+    if renew:
+        day2.confirm(day2.RENEW_WARNING.format(cluster=cluster["cluster_name"]), args.yes)
     if operation.warning:
         day2.confirm(operation.warning.format(node=getattr(args, "node", ""), cluster=cluster["cluster_name"],
                                               version=cluster["cluster_kubernetes_version"]), args.yes)
@@ -282,7 +288,14 @@ def _day2(args: argparse.Namespace) -> int:
     )
     plays = playbook_map.read_plays(playbook)
     host_counts = {p.name: day2.host_count(p.hosts, groups) for p in plays}
-    return report(runner.run(request, host_counts), sys.argv[1:], [p.name for p in plays])
+    code = report(runner.run(request, host_counts), sys.argv[1:], [p.name for p in plays])
+    if args.command == "certs" and not args.check:
+        from clusterboot import certs
+
+        path = Path(settings.role_setting("control_plane", "control_plane_certs_report", cluster))
+        print(certs.table(json.loads(path.read_text()),
+                          int(settings.role_setting("control_plane", "control_plane_certs_warning_days", cluster))))
+    return code
 
 
 def _become_password() -> str:

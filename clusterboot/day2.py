@@ -32,13 +32,23 @@ OPERATIONS = {
                        "runs kubeadm reset on every node of cluster {cluster} and deletes the cluster"),
     "render": Operation("render.yml", "write every kubeadm config and manifest to .artifacts/rendered/<cluster>/ for "
                                       "review; no node is contacted"),
+    "certs": Operation("certs.yml", "each control plane's kubeadm certificates and when they expire; --renew renews "
+                                    "them one control plane at a time and fetches the new admin kubeconfig"),
     "verify": Operation("verify.yml", "check the running cluster: every node Ready, Calico, CoreDNS, the Spark "
                                       "namespace and a pod from the Spark image"),
 }
 
 
-def extra_vars(command: str, groups: dict[str, list[str]], node: str | None) -> dict[str, str]:
+# What `certs --renew` asks before it renews anything.
+RENEW_WARNING = ("renews every kubeadm certificate on each control plane of cluster {cluster}, one at a time, and "
+                 "restarts its etcd, API server, controller manager and scheduler on them")
+
+
+def extra_vars(command: str, groups: dict[str, list[str]], node: str | None,
+               renew: bool = False) -> dict[str, str]:
     """The variables the operation's playbook expects from its caller; refuses a node it would refuse."""
+    if command == "certs":
+        return {"control_plane_certs_renew": "true" if renew else "false"}
     if command == "remove-node":
         workers = groups.get("workers", [])
         if node not in workers:

@@ -4,7 +4,8 @@ IP on a live control plane.
 
 Then: the control plane that holds the VIP is stopped and the API keeps answering through the same address, a
 pod is scheduled while it is down, and it comes back Ready; the first control plane, wiped, rejoins while the
-healthy etcd members and the workers are left alone.
+healthy etcd members and the workers are left alone; `certs --renew` renews every control plane's certificates
+one control plane at a time.
 
 Black box: `python bootstrap.py` in a subprocess, the cluster read with the built kubectl through the fetched
 kubeconfig, etcd's member list read with the etcdctl its image carries. Traffic goes only to the lab's containers.
@@ -12,12 +13,16 @@ kubeconfig, etcd's member list read with the etcdctl its image carries. Traffic 
 
 from __future__ import annotations
 
+import json
+import ssl
 import subprocess
+import sys
 import time
 
 import pytest
 
-from shared_cluster import CONTROL_PLANES, NODES, VIP, WORKERS, SharedCluster, image_tags
+from shared_cluster import (ADDRESSES, CONTROL_PLANES, NODES, PROJECT, VIP, WORKERS, SharedCluster, image_tags,
+                            totals)
 
 pytestmark = [pytest.mark.lab, pytest.mark.cluster]
 
@@ -139,3 +144,74 @@ def test_a_wiped_first_control_plane_rejoins_and_no_healthy_member_is_touched(sh
     assert all(m.get("clientURLs") for m in members), members  # every member started, none left half-added
     for node in CONTROL_PLANES:
         assert cluster.node_exec(node, "test", "-e", "/etc/kubernetes/clusterboot-initialized").returncode == 0, node
+
+
+def served_certificate(node: str) -> str:
+    """The certificate the node's own API server presents now (PEM), read without trusting it."""
+    return ssl.get_server_certificate((ADDRESSES[node], 6443), timeout=10)
+
+
+def static_pod_containers(cluster: SharedCluster, node: str) -> dict[str, str]:
+    """The running container of each control-plane static pod on the node: {name: container id}. Waited for: a
+    controller manager or scheduler that lost its lease restarts after kubelet's back-off."""
+    pods = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    deadline = time.monotonic() + 180
+    while True:
+        ids = {pod: cluster.node_exec(node, "crictl", "ps", "--name", f"^{pod}$", "--state", "running", "-q")
+               .stdout.strip() for pod in pods}
+        if all(ids.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert all(ids.values()), (node, ids)
+    return ids
+
+
+def test_certs_lists_the_expiry_dates_and_renew_replaces_every_certificate_one_control_plane_at_a_time(
+        shared_cluster: SharedCluster) -> None:
+    """`certs` prints every control plane's kubeadm certificates (about a year left on this cluster) and changes
+    nothing; `--renew` with no terminal and no --yes refuses, changing nothing; with --yes every certificate's
+    expiry moves later, each API server serves its renewed certificate, every control-plane container was
+    restarted (seen failing with the restarts left out), the fetched admin kubeconfig is new, 0600 and works,
+    etcd keeps its three members and every node stays Ready. The playbook with a 400-day threshold names the
+    certificates due."""
+    cluster = shared_cluster
+    report = PROJECT / ".artifacts" / "certs-shared.json"
+    kubeconfig_before = cluster.kubeconfig.read_bytes()
+    listed = cluster.bootstrap("certs")
+    assert listed.returncode == 0, listed.stdout[-4000:]
+    assert totals(listed.stdout)["changed"] == 0
+    rows = [row for row in map(str.split, listed.stdout.splitlines()) if row[:1] in [[n] for n in CONTROL_PLANES]
+            and "UTC" in row]  # the table's rows, not the run summary's
+    assert {(row[0], row[1]) for row in rows} >= {(n, "apiserver") for n in CONTROL_PLANES}, listed.stdout[-3000:]
+    assert all(row[-1] in ("364d", "365d") for row in rows if row[1] == "apiserver"), rows
+    before = json.loads(report.read_text())
+
+    refused = subprocess.run([sys.executable, "bootstrap.py", "--inventory", str(cluster.inventory), "certs",
+                              "--renew"], cwd=PROJECT, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                             timeout=120, check=False)
+    assert refused.returncode == 2 and "run it again with --yes" in refused.stderr, refused.stderr
+    assert json.loads(report.read_text()) == before
+
+    containers_before = {node: static_pod_containers(cluster, node) for node in CONTROL_PLANES}
+    renewed = cluster.bootstrap("certs", "--renew", "--yes")
+    assert renewed.returncode == 0, renewed.stdout[-6000:]
+    after = json.loads(report.read_text())
+    for node in CONTROL_PLANES:
+        old = {c["name"]: c["expirationDate"] for c in before[node] if not c["authority"] and not c["missing"]}
+        new = {c["name"]: c["expirationDate"] for c in after[node] if not c["authority"] and not c["missing"]}
+        assert old.keys() == new.keys() and all(new[name] > old[name] for name in old), (node, old, new)
+        on_disk = cluster.node_exec(node, "cat", "/etc/kubernetes/pki/apiserver.crt").stdout
+        assert ssl.PEM_cert_to_DER_cert(served_certificate(node)) == ssl.PEM_cert_to_DER_cert(on_disk), node
+        # The API server reloads its serving certificate by itself; its client certificates (to etcd, to
+        # kubelets), the controller manager's and the scheduler's kubeconfigs are read at start: each restarted.
+        restarted = static_pod_containers(cluster, node)
+        assert all(restarted[pod] != containers_before[node][pod] for pod in restarted), (node, restarted)
+    assert cluster.kubeconfig.read_bytes() != kubeconfig_before
+    assert cluster.kubeconfig.stat().st_mode & 0o777 == 0o600
+    assert sorted(m["name"] for m in cluster.etcd_members("cp01")) == CONTROL_PLANES
+    cluster.wait_ready(NODES, 120)  # through the new kubeconfig
+
+    due = cluster.playbook("certs.yml", "-e", "control_plane_certs_warning_days=400")
+    assert due.returncode == 0, due.stdout[-4000:]
+    assert "apiserver" in due.stdout and "expire within 400 days; renew them: python bootstrap.py certs --renew" \
+        in " ".join(due.stdout.split()), due.stdout[-4000:]

@@ -41,6 +41,7 @@ def inventory(tmp_path: Path) -> Path:
     (["remove-node", "wk009", "--yes"], "'wk009' is not a host of group workers"),
     (["remove-node", "cp01", "--yes"], "'cp01' is not a host of group workers"),
     (["reset"], "run it again with --yes"),          # no terminal to ask on: refused, not assumed
+    (["certs", "--renew"], "this renews every kubeadm certificate"),
     # Its versions are read from the cluster first (tests/test_upgrade_path.py): this one was never formed.
     (["upgrade", "--yes"], "upgrade: no admin kubeconfig at"),
 ])
@@ -89,7 +90,7 @@ def test_comments_name_commands_that_exist():
     files = [*PROJECT.glob("playbooks/*.yml"), *PROJECT.glob("roles/*/*/*.yml"), *PROJECT.glob("clusterboot/**/*.py"),
              PROJECT / "README.md"]
     named = {m for f in files for m in re.findall(r"(?:python |`)bootstrap\.py ([a-z][a-z-]+)", f.read_text())}
-    assert {"render", "remove-node", "reset", "scale", "upgrade", "verify"} <= named <= commands, named - commands
+    assert {"certs", "render", "remove-node", "reset", "scale", "upgrade", "verify"} <= named <= commands, named - commands
 
 
 def test_render_runs_through_the_runner(inventory):
