@@ -42,6 +42,7 @@ def inventory(tmp_path: Path) -> Path:
     (["remove-node", "cp01", "--yes"], "'cp01' is not a host of group workers"),
     (["reset"], "run it again with --yes"),          # no terminal to ask on: refused, not assumed
     (["certs", "--renew"], "this renews every kubeadm certificate"),
+    (["certs", "--renew", "--check", "--yes"], "a renewal cannot be rehearsed"),
     # Its versions are read from the cluster first (tests/test_upgrade_path.py): this one was never formed.
     (["upgrade", "--yes"], "upgrade: no admin kubeconfig at"),
 ])
