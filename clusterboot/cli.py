@@ -273,7 +273,6 @@ def _day2(args: argparse.Namespace) -> int:
         kubeconfig = Path(settings.role_setting("control_plane", "control_plane_kubeconfig_local", cluster))
         upgrade_path.check(kubeconfig.resolve(), cluster["cluster_kubernetes_version"])
         extra_vars["upgrade_batch"] = str(cluster["cluster_upgrade_batch"])
-    certs_report = Path(settings.role_setting("control_plane", "control_plane_certs_report", cluster))
     if renew and args.check:
         raise UserError("certs --renew --check: a renewal cannot be rehearsed (kubeadm has no dry run for it); "
                         "run certs without --renew to see the expiry dates")
@@ -292,19 +291,27 @@ def _day2(args: argparse.Namespace) -> int:
     )
     plays = playbook_map.read_plays(playbook)
     host_counts = {p.name: day2.host_count(p.hosts, groups) for p in plays}
-    if args.command == "certs":
-        certs_report.unlink(missing_ok=True)  # an earlier run's dates must never pass for this one's
+    # certs: an earlier run's dates must never pass for this one's.
+    certs_report = (Path(settings.role_setting("control_plane", "control_plane_certs_report", cluster))
+                    if args.command == "certs" else None)
+    if certs_report:
+        certs_report.unlink(missing_ok=True)
     code = report(runner.run(request, host_counts), sys.argv[1:], [p.name for p in plays])
-    if args.command == "certs":
-        from clusterboot import certs
-
-        if not certs_report.exists():
-            print(f"no expiry report was written ({certs_report}): the run stopped before it, or --limit or "
-                  f"--tags left out {groups['control_plane'][0]}, which writes it")
-            return code
-        print(certs.table(json.loads(certs_report.read_text()),
-                          int(settings.role_setting("control_plane", "control_plane_certs_warning_days", cluster))))
+    if certs_report:
+        _print_certs(certs_report, cluster, groups["control_plane"][0])
     return code
+
+
+def _print_certs(path: Path, cluster: dict, writer: str) -> None:
+    """The table of the report playbooks/certs.yml wrote on `writer`'s play, or why there is none."""
+    from clusterboot import certs, settings
+
+    if not path.exists():
+        print(f"no expiry report was written ({path}): the run stopped before it, or --limit or --tags left out "
+              f"{writer}, which writes it")
+        return
+    warning_days = int(settings.role_setting("control_plane", "control_plane_certs_warning_days", cluster))
+    print(certs.table(json.loads(path.read_text()), warning_days))
 
 
 def _become_password() -> str:
