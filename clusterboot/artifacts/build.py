@@ -172,7 +172,8 @@ def image_specs(version: str, k8s: Path, bins: dict[str, Path], etcd_tag: str, c
     return control + [
         ImageSpec("kube-proxy", tag, (("/usr/local/bin/kube-proxy", k8s / "kube-proxy"),), base=netbase),
         ImageSpec("etcd", etcd_tag, (("/usr/local/bin/etcd", bins["etcd"] / "etcd"),
-                                     ("/usr/local/bin/etcdctl", bins["etcd"] / "etcdctl"))),
+                                     ("/usr/local/bin/etcdctl", bins["etcd"] / "etcdctl"),
+                                     ("/usr/local/bin/etcdutl", bins["etcd"] / "etcdutl"))),
         ImageSpec("coredns", coredns_tag, (("/coredns", bins["coredns"] / "coredns"),), entrypoint=("/coredns",)),
         ImageSpec("pause", pause_tag, (("/pause", bins["pause"] / "pause"),), entrypoint=("/pause",)),
         ImageSpec("calico/cni", calico_tag, (

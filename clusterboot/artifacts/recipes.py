@@ -127,6 +127,30 @@ import "go.etcd.io/etcd/etcdctl/v3/ctlv3"
 func main() { ctlv3.MustStart() }
 """
 
+# etcdutl beside them, as upstream's image has it: `snapshot status` and `snapshot restore` (etcdctl's were removed
+# in 3.6). Upstream's main package cannot be imported, so this is its ctl.go and main.go with the same commands.
+ETCDUTL_MAIN = """package main
+
+import (
+\t"github.com/spf13/cobra"
+
+\t"go.etcd.io/etcd/etcdutl/v3/etcdutl"
+\t"go.etcd.io/etcd/pkg/v3/cobrautl"
+)
+
+func main() {
+\troot := &cobra.Command{Use: "etcdutl", Short: "An administrative command line tool for etcd3."}
+\troot.PersistentFlags().StringVarP(&etcdutl.OutputFormat, "write-out", "w", "simple",
+\t\t"set the output format (fields, json, protobuf, simple, table)")
+\troot.AddCommand(etcdutl.NewDefragCommand(), etcdutl.NewSnapshotCommand(), etcdutl.NewHashKVCommand(),
+\t\tetcdutl.NewVersionCommand(), etcdutl.NewMigrateCommand())
+\troot.SetHelpTemplate(`{{.UsageString}}`)
+\tif err := root.Execute(); err != nil {
+\t\tcobrautl.ExitWithError(cobrautl.ExitError, err)
+\t}
+}
+"""
+
 # The sandbox container: sleeps until told to stop, reaps nothing (it is not PID 1 of a shared pid namespace
 # in kubelet's default pod setup). `-v` prints a version and exits, as upstream's pause.c does: kubeadm upgrade
 # apply's health check is a Job running `pause -v` that must complete.
@@ -179,9 +203,11 @@ def component_builds(kubernetes_minor: str, etcd_version: str, coredns_version: 
     """Everything besides Kubernetes itself, at the versions its kubeadm asks for."""
     return [
         GoBuild(name="etcd", module="go.etcd.io/etcd/server/v3", version=f"v{etcd_version}", mode="wrapper",
-                packages=("./cmd/etcd", "./cmd/etcdctl"), requires=(("go.etcd.io/etcd/etcdctl/v3", f"v{etcd_version}"),),
-                sources=(("cmd/etcd/main.go", ETCD_MAIN), ("cmd/etcdctl/main.go", ETCDCTL_MAIN)),
-                ldflags=("-s", "-w"), outputs=("etcd", "etcdctl")),
+                packages=("./cmd/etcd", "./cmd/etcdctl", "./cmd/etcdutl"),
+                requires=(("go.etcd.io/etcd/etcdctl/v3", f"v{etcd_version}"), ("go.etcd.io/etcd/etcdutl/v3", f"v{etcd_version}")),
+                sources=(("cmd/etcd/main.go", ETCD_MAIN), ("cmd/etcdctl/main.go", ETCDCTL_MAIN),
+                         ("cmd/etcdutl/main.go", ETCDUTL_MAIN)),
+                ldflags=("-s", "-w"), outputs=("etcd", "etcdctl", "etcdutl")),
         GoBuild(name="coredns", module="github.com/coredns/coredns", version=coredns_version,
                 packages=(".",), ldflags=("-s", "-w"), outputs=("coredns",)),
         GoBuild(name="pause", module="clusterboot.local/pause", version="v0.0.0", mode="wrapper",
