@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=operation.help, epilog=f"runs playbooks/{operation.playbook}")
         if name == "remove-node":
             command.add_argument("node", help="the worker to remove (a host of group workers)")
+        if name == "restore":
+            command.add_argument("snapshot", type=Path, help="an etcd-*.db of `backup` (its record beside it)")
         if name == "certs":
             command.add_argument("--renew", action="store_true", help="renew every certificate (asks first)")
         if operation.warning or name == "certs":
@@ -265,12 +267,25 @@ def _day2(args: argparse.Namespace) -> int:
     _check_ssh_keys(hostvars)
     operation = day2.OPERATIONS[args.command]
     renew = getattr(args, "renew", False)
-    extra_vars = day2.extra_vars(args.command, groups, getattr(args, "node", None), renew)
+    snapshot = args.snapshot.resolve() if args.command == "restore" else None
+    extra_vars = day2.extra_vars(args.command, groups, getattr(args, "node", None), renew, snapshot)
     cluster = settings.with_defaults(hostvars[groups["control_plane"][0]])
+    kubeconfig = Path(settings.role_setting("control_plane", "control_plane_kubeconfig_local", cluster))
+    taken = ""
+    if snapshot:  # a snapshot the playbook would refuse is refused here, before anything changes
+        from clusterboot import backups
+
+        if args.limit:
+            raise UserError("restore --limit: a restore replaces etcd's data on every control plane at once (a "
+                            "member left out would keep the old cluster's data); run it without --limit")
+        if args.check:
+            raise UserError("restore --check: a restore cannot be rehearsed (it stops the control plane); run "
+                            "backup to see what a snapshot holds")
+        taken = backups.check(snapshot, cluster["cluster_name"], cluster["cluster_kubernetes_version"],
+                              kubeconfig.resolve())["taken"]
     if args.command == "upgrade":  # a path kubeadm would refuse is refused here, before anything changes
         from clusterboot import upgrade_path
 
-        kubeconfig = Path(settings.role_setting("control_plane", "control_plane_kubeconfig_local", cluster))
         upgrade_path.check(kubeconfig.resolve(), cluster["cluster_kubernetes_version"])
         extra_vars["upgrade_batch"] = str(cluster["cluster_upgrade_batch"])
     if renew and args.check:
@@ -280,7 +295,8 @@ def _day2(args: argparse.Namespace) -> int:
         day2.confirm(day2.RENEW_WARNING.format(cluster=cluster["cluster_name"]), args.yes)
     if operation.warning:
         day2.confirm(operation.warning.format(node=getattr(args, "node", ""), cluster=cluster["cluster_name"],
-                                              version=cluster["cluster_kubernetes_version"]), args.yes)
+                                              version=cluster["cluster_kubernetes_version"], snapshot=snapshot,
+                                              taken=taken), args.yes)
     playbook = PROJECT_DIR / "playbooks" / operation.playbook
     request = runner.RunRequest(
         inventory=path, playbook=playbook, label=args.command, tags=[t for t in args.tags.split(",") if t],
@@ -299,6 +315,11 @@ def _day2(args: argparse.Namespace) -> int:
     code = report(runner.run(request, host_counts), sys.argv[1:], [p.name for p in plays])
     if certs_report:
         _print_certs(certs_report, cluster, groups["control_plane"][0])
+    if args.command == "backup" and code == 0:
+        from clusterboot import backups
+
+        backup_dir = Path(settings.role_setting("control_plane", "control_plane_backup_dir", cluster))
+        print(f"snapshot: {backups.newest(backup_dir.resolve())}")
     return code
 
 

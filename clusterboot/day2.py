@@ -34,6 +34,13 @@ OPERATIONS = {
                                       "review; no node is contacted"),
     "certs": Operation("certs.yml", "each control plane's kubeadm certificates and when they expire; --renew renews "
                                     "them one control plane at a time and fetches the new admin kubeconfig"),
+    "backup": Operation("backup.yml", "an etcd snapshot of the cluster, checked by etcdutl and fetched to "
+                                      ".artifacts/backups/<cluster>/ (0600) with its record; the oldest beyond "
+                                      "control_plane_backup_keep are removed"),
+    "restore": Operation("restore.yml", "replace etcd's data on every control plane with a snapshot of `backup` "
+                                        "(asks first); everything stored since the snapshot is lost",
+                         "stops the API servers and etcd on every control plane of cluster {cluster} and replaces "
+                         "etcd's data with {snapshot} (taken {taken}): everything stored since then is lost"),
     "verify": Operation("verify.yml", "check the running cluster: every node Ready, Calico, CoreDNS, the Spark "
                                       "namespace and a pod from the Spark image"),
 }
@@ -45,8 +52,10 @@ RENEW_WARNING = ("renews every kubeadm certificate on each control plane of clus
 
 
 def extra_vars(command: str, groups: dict[str, list[str]], node: str | None,
-               renew: bool = False) -> dict[str, str]:
+               renew: bool = False, snapshot: str | None = None) -> dict[str, str]:
     """The variables the operation's playbook expects from its caller; refuses a node it would refuse."""
+    if command == "restore":
+        return {"control_plane_restore_snapshot": str(snapshot)}
     if command == "certs":
         return {"control_plane_certs_renew": "true" if renew else "false"}
     if command == "remove-node":

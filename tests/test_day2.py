@@ -53,6 +53,20 @@ def test_refused_before_any_run(inventory, argv, refusal):
     assert "Traceback" not in proc.stderr and runs() == before  # no playbook was started
 
 
+def test_restore_refuses_another_clusters_snapshot_a_partial_run_and_a_rehearsal(inventory, tmp_path):
+    snapshot = tmp_path / "etcd-20261207T120000Z.db"
+    snapshot.write_bytes(b"an etcd snapshot")
+    snapshot.with_suffix(".json").write_text('{"cluster": "other", "sha256": "0", "kubernetes_version": "1.36.5", '
+                                             '"ca_fingerprint": "0", "taken": "20261207T120000Z"}')
+    before = runs()
+    for extra, refusal in (((), "is a snapshot of cluster 'other', not of 'daytwo'"),
+                           (("--limit", "cp01"), "restore --limit: a restore replaces etcd's data on every"),
+                           (("--check", "--yes"), "restore --check: a restore cannot be rehearsed")):
+        proc = bootstrap("restore", str(snapshot), "--inventory", str(inventory), *extra)
+        assert proc.returncode == 2 and refusal in proc.stderr, proc.stderr
+    assert runs() == before
+
+
 def test_no_inventory_and_a_missing_node_are_usage_errors():
     assert bootstrap("verify").returncode == 2 and "verify --inventory NAME" in bootstrap("verify").stderr
     proc = bootstrap("remove-node", "--inventory", "lab100")
@@ -91,7 +105,7 @@ def test_comments_name_commands_that_exist():
     files = [*PROJECT.glob("playbooks/*.yml"), *PROJECT.glob("roles/*/*/*.yml"), *PROJECT.glob("clusterboot/**/*.py"),
              PROJECT / "README.md"]
     named = {m for f in files for m in re.findall(r"(?:python |`)bootstrap\.py ([a-z][a-z-]+)", f.read_text())}
-    assert {"certs", "render", "remove-node", "reset", "scale", "upgrade", "verify"} <= named <= commands, named - commands
+    assert {"backup", "certs", "render", "remove-node", "reset", "restore", "scale", "upgrade", "verify"} <= named <= commands, named - commands
 
 
 def test_render_runs_through_the_runner(inventory):
