@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from clusterboot.artifacts.images import sha256_file
 from clusterboot.errors import UserError
 
 
@@ -38,14 +39,6 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check(snapshot: Path, cluster_name: str, kubernetes_version: str, kubeconfig: Path) -> dict:
     """The snapshot's record when `restore` may put it back on this cluster; otherwise UserError naming why."""
     if not snapshot.is_file():
@@ -70,7 +63,7 @@ def check(snapshot: Path, cluster_name: str, kubernetes_version: str, kubeconfig
     if ours is not None and ours != record["ca_fingerprint"]:
         raise UserError(f"restore: {snapshot} was taken on a cluster with another CA than the one {kubeconfig} "
                         "trusts: it is a snapshot of another cluster of that name; nothing was changed")
-    if _sha256(snapshot) != record["sha256"]:
+    if sha256_file(snapshot) != record["sha256"]:
         raise UserError(f"restore: {snapshot} does not match the sha256 of its record ({record_file.name}): the "
                         "file was changed or cut short since `backup` took it; nothing was changed")
     return record
