@@ -283,6 +283,9 @@ def _day2(args: argparse.Namespace) -> int:
                             "backup to see what a snapshot holds")
         taken = backups.check(snapshot, cluster["cluster_name"], cluster["cluster_kubernetes_version"],
                               kubeconfig.resolve())["taken"]
+    if args.command == "backup" and args.check:
+        raise UserError("backup --check: a backup changes nothing on the nodes, so there is nothing to rehearse; "
+                        "run it without --check")
     if args.command == "upgrade":  # a path kubeadm would refuse is refused here, before anything changes
         from clusterboot import upgrade_path
 

@@ -43,6 +43,7 @@ def inventory(tmp_path: Path) -> Path:
     (["reset"], "run it again with --yes"),          # no terminal to ask on: refused, not assumed
     (["certs", "--renew"], "this renews every kubeadm certificate"),
     (["certs", "--renew", "--check", "--yes"], "a renewal cannot be rehearsed"),
+    (["backup", "--check"], "backup --check: a backup changes nothing on the nodes"),
     # Its versions are read from the cluster first (tests/test_upgrade_path.py): this one was never formed.
     (["upgrade", "--yes"], "upgrade: no admin kubeconfig at"),
 ])
