@@ -1,4 +1,6 @@
-"""Each job through the real spark-submit in local mode, checked against known answers or independent counts."""
+"""Jobs through the real spark-submit in local mode, checked against known answers or independent counts: word
+count and the DL job (which runs nowhere else). Classification and regression go through spark-submit on the
+shared cluster (tests/test_cluster_spark.py) with the same assertions; their transforms: test_ml_jobs.py."""
 
 import json
 import re
@@ -48,27 +50,6 @@ def test_word_count_job(spark, jobs_zip, tmp_path):
     counted = {row.word: row["count"] for row in spark.read.parquet(str(tmp_path / "counts")).collect()}
     assert counted == dict(expected)
     assert sum(counted.values()) == 3000 * 12  # the generator's default: 12 words per line
-
-
-def test_classification_job(spark, jobs_zip, tmp_path):
-    submit(jobs_zip, "data_generator", "classification", str(tmp_path / "data"), "--rows", "3000")
-    out = submit(jobs_zip, "classification", str(tmp_path / "data"), "--features", "feature1,feature2",
-                 "--label", "label", "--model-out", str(tmp_path / "model"), "--metrics-out", str(tmp_path / "m"))
-    metrics = read_metrics(spark, tmp_path / "m")
-    assert metrics["accuracy"] >= 0.95 and "metrics:" in out
-    from pyspark.ml import PipelineModel
-
-    assert len(PipelineModel.load(str(tmp_path / "model")).stages) == 2
-
-
-def test_regression_job(spark, jobs_zip, tmp_path):
-    submit(jobs_zip, "data_generator", "regression", str(tmp_path / "data"), "--rows", "3000",
-           "--coefficients", "1.5,-2.0", "--intercept", "0.5", "--noise", "0.05")
-    submit(jobs_zip, "regression", str(tmp_path / "data"), "--features", "feature1,feature2", "--label", "target",
-           "--predictions-out", str(tmp_path / "pred"), "--metrics-out", str(tmp_path / "m"))
-    metrics = read_metrics(spark, tmp_path / "m")
-    assert metrics["coefficients"] == pytest.approx({"feature1": 1.5, "feature2": -2.0}, abs=0.02)
-    assert spark.read.parquet(str(tmp_path / "pred")).count() == pytest.approx(600, abs=100)
 
 
 def test_dl_training_job(spark, jobs_zip, tmp_path):
