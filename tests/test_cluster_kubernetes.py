@@ -188,10 +188,13 @@ def test_no_secret_appears_in_logs_or_artifacts(cluster: SharedCluster) -> None:
     assert submitter_token in submitter_kubeconfig.read_text()
     push_password_file = registry_push_password_file(cluster)
     secrets.append(push_password_file.read_text().strip())
+    # etcd snapshots hold every Secret by design: the backup test checks they are 0600 in a 0700 folder.
+    backup_dir = Path(settings.role_setting("control_plane", "control_plane_backup_dir",
+                                            {"cluster_name": cluster.cfg.name})).resolve()
     haystacks = {"first run output (-vvv)": cluster.first_run.stdout + cluster.first_run.stderr}
     for path in (PROJECT / ".artifacts").rglob("*"):
         if (path.is_file() and path.stat().st_size < 50_000_000 and "facts" not in path.parts
-                and path not in (submitter_kubeconfig, push_password_file)):
+                and path not in (submitter_kubeconfig, push_password_file) and backup_dir not in path.parents):
             haystacks[str(path)] = path.read_text(errors="replace")
     leaks = [(where, secret[:6]) for where, text in haystacks.items() for secret in secrets if secret in text]
     assert not leaks, leaks
