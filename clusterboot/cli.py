@@ -12,8 +12,8 @@ from pathlib import Path
 
 from clusterboot import day2, mitogen
 from clusterboot.errors import EXIT_OK, Interrupted, RunFailed, UserError
+from clusterboot.paths import INVENTORIES_DIR, PLAYBOOKS_DIR, PROJECT_DIR, ROLES_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 EPILOG = """exit codes: 0 ok, 1 a playbook or job failed, 2 usage or input error (nothing was changed),
   130 stopped by Ctrl-C, 143 by SIGTERM (the summary says where; rerun the same command to finish)
@@ -202,11 +202,11 @@ def _run_site(args: argparse.Namespace) -> int:
     usage.check_limit(args.limit, hostvars, groups, path)
     _check_ssh_keys(hostvars)
     # A cluster we did not build has only the Spark phase, run against its kubeconfig.
-    site = PROJECT_DIR / "playbooks" / ("external.yml" if inventory.is_external(hostvars) else "site.yml")
+    site = PLAYBOOKS_DIR / ("external.yml" if inventory.is_external(hostvars) else "site.yml")
     plays = playbook_map.read_plays(site)
     tags = playbook_map.tags_for(plays, args.role, args.phase) + [t for t in args.tags.split(",") if t]
     playbook = playbook_map.playbook_for(plays, site, args.role, args.phase)
-    skip_tags = (playbook_map.skip_tags_for(plays, playbook, args.role, PROJECT_DIR / "roles")
+    skip_tags = (playbook_map.skip_tags_for(plays, playbook, args.role, ROLES_DIR)
                  + [t for t in args.skip_tags.split(",") if t])
     request = runner.RunRequest(
         inventory=path, playbook=playbook, label=args.role or args.phase or "site", tags=tags,
@@ -300,7 +300,7 @@ def _day2(args: argparse.Namespace) -> int:
         day2.confirm(operation.warning.format(node=getattr(args, "node", ""), cluster=cluster["cluster_name"],
                                               version=cluster["cluster_kubernetes_version"], snapshot=snapshot,
                                               taken=taken), args.yes)
-    playbook = PROJECT_DIR / "playbooks" / operation.playbook
+    playbook = PLAYBOOKS_DIR / operation.playbook
     request = runner.RunRequest(
         inventory=path, playbook=playbook, label=args.command, tags=[t for t in args.tags.split(",") if t],
         skip_tags=[t for t in args.skip_tags.split(",") if t], limit=args.limit, check=args.check, diff=args.diff,
@@ -435,7 +435,7 @@ def _inventory(args: argparse.Namespace) -> int:
     from clusterboot import inventory_writer
 
     if args.inventory_command == "generate":
-        target = Path(args.name) if "/" in args.name else PROJECT_DIR / "inventory" / args.name
+        target = Path(args.name) if "/" in args.name else INVENTORIES_DIR / args.name
         spec = inventory_writer.InventorySpec(
             name=target.name, node_network=args.node_network, first_ip=args.first_ip,
             control_planes=args.control_planes, workers=args.workers, gateway=args.gateway,

@@ -8,16 +8,16 @@ import yaml
 
 from clusterboot import inventory_checks
 from clusterboot.errors import UserError
+from clusterboot.paths import INVENTORIES_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def resolve(name_or_path: str) -> Path:
     """A name under inventory/ or a path; the folder must exist."""
     candidate = Path(name_or_path)
-    path = candidate if candidate.exists() else PROJECT_DIR / "inventory" / name_or_path
+    path = candidate if candidate.exists() else INVENTORIES_DIR / name_or_path
     if not path.exists():
-        known = sorted(p.name for p in (PROJECT_DIR / "inventory").iterdir() if p.is_dir())
+        known = sorted(p.name for p in INVENTORIES_DIR.iterdir() if p.is_dir())
         raise UserError(f"inventory {name_or_path!r} not found; known inventories: {', '.join(known) or 'none'}")
     return path.resolve()
 

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from clusterboot.settings import PROJECT_DIR, ROLES_DIR
+from clusterboot.paths import PROJECT_DIR, ROLES_DIR
 
 # The preflight entry point that declares the inventory-wide settings (not a role's own variables).
 INVENTORY_ENTRY_POINT = ("preflight", "inventory")

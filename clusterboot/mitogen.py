@@ -15,9 +15,8 @@ import os
 from pathlib import Path
 
 from clusterboot.errors import UserError
+from clusterboot.paths import STRATEGY_PLUGINS_DIR
 
-# ansible.cfg's strategy_plugins: ANSIBLE_STRATEGY_PLUGINS replaces it, so the Mitogen env names it again.
-PROJECT_STRATEGIES = Path(__file__).resolve().parent.parent / "plugins" / "strategy"
 
 MODES = ("auto", "on", "off")
 # ansible.cfg's control_path_dir. Mitogen runs ssh with ansible.cfg's ssh_args but without the ControlPath
@@ -46,7 +45,8 @@ def strategy_env(mode: str) -> dict[str, str]:
             raise UserError("--mitogen on: the mitogen package is not installed in this Python; "
                             "run `pip install -r requirements.txt` or use --mitogen off")
         return {}
-    return {"ANSIBLE_STRATEGY_PLUGINS": f"{PROJECT_STRATEGIES}{os.pathsep}{folder}",
+    # ANSIBLE_STRATEGY_PLUGINS replaces ansible.cfg's strategy_plugins: name the project's folder again.
+    return {"ANSIBLE_STRATEGY_PLUGINS": f"{STRATEGY_PLUGINS_DIR}{os.pathsep}{folder}",
             "CLUSTERBOOT_STRATEGY_BASE": "mitogen_linear",
             "ANSIBLE_SSH_EXTRA_ARGS": f"-o ControlPath={SSH_CONTROL_DIR}/%C"}
 

@@ -18,12 +18,11 @@ import ansible_runner
 
 from clusterboot import shards
 from clusterboot.errors import UserError
+from clusterboot.paths import ANSIBLE_CFG, ARTIFACTS_DIR, PROJECT_DIR, ROLES_DIR
 from clusterboot.mitogen import prepare_ssh_control_dir, strategy_env
 from clusterboot.progress import Progress, RunState
 from clusterboot.shards import Step
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-ARTIFACTS_DIR = PROJECT_DIR / ".artifacts"
 KEEP_RUNS = 20
 # After the first Ctrl-C or SIGTERM, how long ansible-playbook gets to stop its workers and exit before it
 # is killed.
@@ -72,7 +71,7 @@ def runner_env(mitogen_mode: str = "auto") -> dict[str, str]:
     return {
         **strategy_env(mitogen_mode),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg"),
+        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_FORCE_COLOR": "0",
     }
@@ -191,7 +190,7 @@ def run(request: RunRequest, host_counts: dict[str, int], steps: list[Step] | No
             jobs = []
             folder = artifacts / f"{number:02d}"
             folder.mkdir()
-            playbook = step.playbook(folder, PROJECT_DIR / "roles")
+            playbook = step.playbook(folder, ROLES_DIR)
             for index, limit in enumerate(_limits(request, step, failed), 1):
                 shard_state = RunState()
                 states.append(shard_state)

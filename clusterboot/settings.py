@@ -14,9 +14,8 @@ from typing import Any
 import jinja2
 import yaml
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-ROLES_DIR = PROJECT_DIR / "roles"
-PLAYBOOKS_DIR = PROJECT_DIR / "playbooks"
+from clusterboot.paths import PLAYBOOKS_DIR, ROLES_DIR
+
 
 
 def _yaml_file(path: Path) -> Any:

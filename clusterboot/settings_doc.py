@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from clusterboot.settings import PLAYBOOKS_DIR, ROLES_DIR
+from clusterboot.paths import PLAYBOOKS_DIR, ROLES_DIR
 
 HEADER = """# Settings reference
 

@@ -22,11 +22,10 @@ from clusterboot import settings as role_settings
 from clusterboot import usage
 from clusterboot.errors import RunFailed, UserError
 from clusterboot.inventory import is_external
+from clusterboot.paths import JOBS_DIR
 from clusterboot.runner import new_artifacts_dir
 from clusterboot.spark_env import spark_submit_env, spark_submit_path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-JOBS_DIR = PROJECT_DIR / "spark_jobs"
 IMAGE_JOBS_DIR = "/opt/spark/jobs/spark_jobs"  # where the spark_image role bakes the jobs in
 
 

@@ -3,7 +3,8 @@
 import os
 from pathlib import Path
 
-from clusterboot.runner import ARTIFACTS_DIR, fact_cache_dir
+from clusterboot.paths import ARTIFACTS_DIR
+from clusterboot.runner import fact_cache_dir
 
 
 def test_inventories_with_the_same_name_do_not_share_facts(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterboot import mitogen
+from clusterboot import mitogen, paths
 from clusterboot.errors import UserError
 
 
@@ -29,7 +29,7 @@ def test_the_run_env_makes_ansible_find_the_installed_mitogen_strategies():
 
     env = mitogen.strategy_env("auto")
     installed = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
-    assert env["ANSIBLE_STRATEGY_PLUGINS"].split(os.pathsep) == [str(mitogen.PROJECT_STRATEGIES), str(installed)]
+    assert env["ANSIBLE_STRATEGY_PLUGINS"].split(os.pathsep) == [str(paths.STRATEGY_PLUGINS_DIR), str(installed)]
     # What Ansible itself lists with that env (ansible.cfg's folder replaced by it): both strategies.
     ansible_doc = Path(sys.executable).parent / "ansible-doc"
     listed = subprocess.run([str(ansible_doc), "-t", "strategy", "-l"], env={**os.environ, **env},
