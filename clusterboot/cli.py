@@ -25,6 +25,7 @@ examples:
   python bootstrap.py inventory check --inventory lab100  every inventory check, no node contacted
   python bootstrap.py render --inventory lab100           every kubeadm config and manifest, for review
   python bootstrap.py remove-node --inventory lab100 wk007 --yes   day-2: drain and delete a worker
+  python bootstrap.py report                              the newest run's timeline: tasks per host over time
 """
 
 
@@ -88,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("settings", help="print the settings reference (every setting, its type, default and "
                                          "description) as Markdown: docs/settings.md")
+
+    report = commands.add_parser("report", help="print the path of a run's timeline.html (tasks per host over "
+                                                "time, failures, slowest tasks) and open it when a display exists")
+    report.add_argument("run_folder", nargs="?", metavar="RUN",
+                        help="a run's artifacts folder, or its name under .artifacts/ (default: the newest run)")
 
     for name, operation in day2.OPERATIONS.items():
         command = commands.add_parser(name, help=operation.help, epilog=f"runs playbooks/{operation.playbook}")
@@ -181,6 +187,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _submit(args)
     if args.command == "artifacts":
         return _artifacts(args)
+    if args.command == "report":
+        return _report(args)
     if args.command == "settings":
         from clusterboot import settings_doc
 
@@ -361,6 +369,25 @@ def report(outcome, argv: list[str], planned_plays: list[str] | None = None) -> 
         raise Interrupted(outcome.interrupted)
     if outcome.rc != 0:
         raise RunFailed(f"ansible-playbook exited {outcome.rc} ({outcome.status}); see the summary above")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    """A run's timeline: drawn now from its events when the run has none (a run from before timelines)."""
+    import os
+    import webbrowser
+
+    from clusterboot import runner, timeline
+
+    folder = timeline.find_run(args.run_folder, runner.ARTIFACTS_DIR)
+    path = folder / timeline.FILE_NAME
+    if not path.exists() and timeline.write(folder) is None:
+        raise UserError(f"report: no task results in {folder} (no job_events, or ansible-playbook stopped before "
+                        "its first task); see its artifacts/*/stdout")
+    print(path)
+    # Without a display webbrowser would start a text browser in this terminal, or nothing: the path is enough.
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        webbrowser.open(path.resolve().as_uri())
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import ansible_runner
 
-from clusterboot import shards
+from clusterboot import shards, timeline
 from clusterboot.errors import UserError
 from clusterboot.paths import ANSIBLE_CFG, ARTIFACTS_DIR, PROJECT_DIR, ROLES_DIR
 from clusterboot.mitogen import prepare_ssh_control_dir, strategy_env
@@ -210,6 +210,7 @@ def run(request: RunRequest, host_counts: dict[str, int], steps: list[Step] | No
             if stop.signum is not None or (step_failed and (not failed or any(p.any_errors_fatal for p in step.plays))):
                 break
     progress.close()
+    _write_timeline(artifacts)
     (artifacts / "commands.txt").write_text("".join(f"{' '.join(c)}\n" for c in commands))
     merged = shards.merge(states)
     rc = shards.merged_rc(rcs)
@@ -272,6 +273,15 @@ def _wait(threads: list[threading.Thread], stop: Stop, cancelled: threading.Even
             break
 
 
+def _write_timeline(artifacts: Path) -> None:
+    """timeline.html, drawn from the event files once ansible-playbook has exited, so it costs the run nothing.
+    Failed and interrupted runs get one too; whatever goes wrong drawing it never changes the run's outcome."""
+    try:
+        timeline.write(artifacts)
+    except (Exception, KeyboardInterrupt) as err:  # a Ctrl-C here must not lose the summary still to come
+        print(f"timeline: not written ({type(err).__name__}: {err})", file=sys.stderr, flush=True)
+
+
 def _run_alone(request: RunRequest, artifacts: Path, state: RunState, progress: Progress, env: dict[str, str],
                cancelled: threading.Event) -> RunOutcome:
     """Today's run: one ansible-playbook for the whole request."""
@@ -279,6 +289,7 @@ def _run_alone(request: RunRequest, artifacts: Path, state: RunState, progress: 
         thread, runner = _start(request, artifacts, stop.watch(progress), env, cancelled)
         _wait([thread], stop, cancelled)
     progress.close()
+    _write_timeline(artifacts)
     if stop.signum is not None:
         return RunOutcome(runner.rc if runner.rc is not None else 128 + stop.signum, runner.status or "canceled",
                           state, artifacts, list(runner.config.command), interrupted=stop.signum)

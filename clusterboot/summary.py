@@ -7,6 +7,7 @@ import shlex
 import signal
 from pathlib import Path
 
+from clusterboot import timeline
 from clusterboot.progress import RunState
 
 
@@ -70,6 +71,8 @@ def render(state: RunState, artifacts: Path, argv: list[str], rc: int, interrupt
                      "UserKnownHostsFile, else ~/.ssh/known_hosts), and rerun; otherwise find out what answers "
                      "at that address.")
     lines.append(f"artifacts: {artifacts}")
+    if (artifacts / timeline.FILE_NAME).exists():
+        lines.append(f"timeline: {artifacts / timeline.FILE_NAME}")
     if interrupted is not None:
         finished = state.plays[:-1]
         where = f"play '{state.play}', task '{state.task}'" if state.task else f"play '{state.play}'"

@@ -84,6 +84,9 @@ def test_signal_stops_the_run_with_summary_and_rerun_line(driver, signum, code):
     assert "  python bootstrap.py --inventory interrupt-test --phase nodes\n" in out, out
     assert "note (localhost): hello" in out, out
     assert "Never reached" not in out, out
+    # An interrupted run gets its timeline too (clusterboot/timeline.py), the stopped task drawn unfinished.
+    page = Path(next(line for line in out.splitlines() if line.startswith("timeline: ")).split(": ", 1)[1])
+    assert "Sleep a long time (no role) on localhost: unfinished" in page.read_text(), out
 
 
 # ansible-playbook losing the SIGINT, as it does when the signal lands while it forks a worker (runner.Stop):
