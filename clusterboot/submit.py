@@ -27,6 +27,7 @@ from clusterboot.runner import new_artifacts_dir
 from clusterboot.spark_env import spark_submit_env, spark_submit_path
 
 IMAGE_JOBS_DIR = "/opt/spark/jobs/spark_jobs"  # where the spark_image role bakes the jobs in
+MANAGED_BY = "app.kubernetes.io/managed-by"  # the label that marks a driver pod clusterboot submitted
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,8 @@ def kubernetes_submit_args(cluster: Cluster, job: str, job_args: list[str], targ
         "spark.kubernetes.container.image": target.image,
         "spark.kubernetes.container.image.pullPolicy": s["spark_submit_pull_policy"],
         "spark.kubernetes.driver.pod.name": driver_pod or driver_pod_name(job, time.time()),
+        # What prune_finished_drivers removes: drivers of clusterboot's submissions, never anyone else's.
+        f"spark.kubernetes.driver.label.{MANAGED_BY}": "clusterboot",
         "spark.kubernetes.submission.waitAppCompletion": "true",
         "spark.executor.instances": str(s["spark_submit_executor_instances"]),
         "spark.driver.cores": str(s["spark_submit_driver_cores"]),
@@ -395,6 +398,7 @@ def _submit_kubernetes(cluster: Cluster, target: KubernetesTarget, job: str, job
     rc = rc or _driver_exit_code(driver)
     app_id = driver.get("metadata", {}).get("labels", {}).get("spark-app-selector")
     executors = _executor_nodes(cluster, target, app_id) if app_id else {}
+    _prune_finished_drivers(cluster, target, cluster.settings["spark_submit_keep_finished_drivers"], log)
     text = driver_log.read_text(errors="replace")
     error = last_error_line(text) if rc != 0 else ""
     history = f"{target.history_url}/history/{app_id}/" if target.history_url and app_id else ""
@@ -469,6 +473,23 @@ def _executor_nodes(cluster: Cluster, target: KubernetesTarget, app_id: str) -> 
         counts[node] = counts.get(node, 0) + 1
     _kubectl(cluster, target, "delete", "pods", "-l", selector, "--wait=false")
     return counts
+
+
+def finished_drivers_to_delete(pods: list[dict], keep: int) -> list[str]:
+    """The names of the finished (Succeeded or Failed) driver pods beyond the newest `keep`."""
+    finished = [p for p in pods if p.get("status", {}).get("phase") in ("Succeeded", "Failed")]
+    finished.sort(key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]), reverse=True)
+    return [p["metadata"]["name"] for p in finished[keep:]]
+
+
+def _prune_finished_drivers(cluster: Cluster, target: KubernetesTarget, keep: int, log) -> None:
+    """Deletes the finished drivers beyond `keep` (their logs were read when each job ended); Kubernetes removes
+    each one's Service and ConfigMaps with it, as Spark made the pod their owner."""
+    pods = _kubectl_json(cluster, target, "get", "pods", "-l", f"spark-role=driver,{MANAGED_BY}=clusterboot")
+    names = finished_drivers_to_delete(pods.get("items", []), keep)
+    if names:
+        _kubectl(cluster, target, "delete", "pods", *names, "--wait=false")
+        log(f"deleted {len(names)} finished driver pod(s) (spark_submit_keep_finished_drivers: {keep})")
 
 
 def _fetch_driver_log(cluster: Cluster, target: KubernetesTarget, driver_pod: str, path: Path) -> None:

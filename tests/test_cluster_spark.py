@@ -212,6 +212,7 @@ def test_a_kubeconfig_only_inventory_runs_the_spark_phase_and_a_job(shared_clust
         "spark_namespace_history_address": ADDRESSES["wk001"],
         "spark_submit_pvc_mounts": [{"name": "spark-data", "claim": "spark-data", "path": str(data)}],
         "spark_submit_conf": lab_vars["spark_submit_conf"],
+        "spark_submit_keep_finished_drivers": 0,  # a busy namespace's housekeeping, taken to its end
     }))
     check = subprocess.run([sys.executable, "bootstrap.py", "inventory", "check", "-i", str(inventory)], cwd=PROJECT,
                            capture_output=True, text=True, check=False)
@@ -229,11 +230,27 @@ def test_a_kubeconfig_only_inventory_runs_the_spark_phase_and_a_job(shared_clust
                          text=True, timeout=1800, check=False, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "as pod analytics/word-count-" in run.stdout and f"history: http://{ADDRESSES['wk001']}:31081/" in run.stdout
+    # Deleted once its log was kept: the driver pod, and with it (by owner) the Service Spark made for it.
+    driver_pod = re.search(r"as pod analytics/(\S+),", run.stdout).group(1)
+    assert "deleted 1 finished driver pod(s)" in run.stdout, run.stdout[-3000:]
+    assert "output: " in Path(re.search(r"driver log: (\S+?);", run.stdout).group(1)).read_text()
+    deadline = time.monotonic() + 120
+    while owned_by(cluster, "analytics", driver_pod) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert not owned_by(cluster, "analytics", driver_pod)
     ours = sorted(word_count[0].glob("part-*"))
     theirs = sorted((data / "external-counts").glob("part-*"))
     assert theirs and sorted(line for f in theirs for line in f.read_text().splitlines()) == sorted(
         line for f in ours for line in f.read_text().splitlines())
     cluster.kubectl("delete", "namespace", "analytics", "--wait=false")
+
+
+def owned_by(cluster: SharedCluster, namespace: str, pod: str) -> list[str]:
+    """The pod itself and the Services and ConfigMaps it owns, while they exist."""
+    items = cluster.json("get", "pods,services,configmaps", "-n", namespace)["items"]
+    return [f"{i['kind']}/{i['metadata']['name']}" for i in items
+            if i["metadata"]["name"] == pod and i["kind"] == "Pod"
+            or any(o.get("name") == pod for o in i["metadata"].get("ownerReferences", []))]
 
 
 def test_the_spark_namespace_refuses_a_privileged_pod(shared_cluster: SharedCluster) -> None:

@@ -47,6 +47,8 @@ def test_kubernetes_arguments_for_lab100(lab100):
     assert conf["spark.kubernetes.container.image"] == IMAGE
     assert conf["spark.kubernetes.container.image.pullPolicy"] == "IfNotPresent"
     assert conf["spark.kubernetes.submission.waitAppCompletion"] == "true"
+    # The mark prune_finished_drivers looks for: it deletes no one else's driver.
+    assert conf["spark.kubernetes.driver.label.app.kubernetes.io/managed-by"] == "clusterboot"
     assert conf["spark.executor.instances"] == "99"
     for role in ("driver", "executor"):
         prefix = f"spark.kubernetes.{role}.volumes.persistentVolumeClaim.spark-data"
@@ -190,3 +192,16 @@ def test_two_runs_started_in_the_same_second_get_their_own_artifacts_folders(tmp
     monkeypatch.setattr(Path, "exists", lambda _: False)
     second = runner.new_artifacts_dir("submit-word-count")
     assert (first.name, second.name) == ("20261206-170145-submit-word-count", "20261206-170145-submit-word-count-2")
+
+
+def driver(name: str, created: str, phase: str) -> dict:
+    return {"metadata": {"name": name, "creationTimestamp": created}, "status": {"phase": phase}}
+
+
+def test_finished_drivers_beyond_the_newest_kept_are_deleted_and_running_ones_never():
+    pods = [driver("old", "2026-12-07T10:00:00Z", "Succeeded"), driver("failed", "2026-12-07T11:00:00Z", "Failed"),
+            driver("running", "2026-12-07T09:00:00Z", "Running"), driver("new", "2026-12-07T12:00:00Z", "Succeeded"),
+            driver("pending", "2026-12-07T08:00:00Z", "Pending")]
+    assert submit.finished_drivers_to_delete(pods, 1) == ["failed", "old"]
+    assert submit.finished_drivers_to_delete(pods, 0) == ["new", "failed", "old"]
+    assert submit.finished_drivers_to_delete(pods, 3) == []
