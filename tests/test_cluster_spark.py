@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import browser
 from clusterboot import settings
 from shared_cluster import ADDRESSES, PROJECT, SUBNET, SharedCluster, totals
 
@@ -84,10 +85,14 @@ def test_word_count_runs_on_kubernetes_and_is_right(shared_cluster: SharedCluste
     assert len(set(nodes)) >= 2, report
 
 
-def history_applications(cluster: SharedCluster) -> list[dict]:
+def history_url(cluster: SharedCluster) -> str:
     url = json.loads((PROJECT / ".artifacts" / f"spark-namespace-{cluster.cfg.name}.json").read_text())["history_url"]
     assert url.startswith(f"http://{SUBNET_PREFIX}"), url  # a node of this lab, never another address
-    with urllib.request.urlopen(f"{url}/api/v1/applications", timeout=10) as response:
+    return url
+
+
+def history_applications(cluster: SharedCluster) -> list[dict]:
+    with urllib.request.urlopen(f"{history_url(cluster)}/api/v1/applications", timeout=10) as response:
         return json.loads(response.read())
 
 
@@ -107,6 +112,15 @@ def test_the_history_server_shows_finished_jobs_from_their_event_logs(shared_clu
             break
         time.sleep(3)
     assert app_id in apps and apps[app_id]["name"] == "WordCount", sorted(apps)
+    # And in a browser: the server's list, which its page's script fetches, then the job's stages page; the
+    # screenshots stay in the job's run folder beside its driver log.
+    url, run_folder = history_url(cluster), Path(re.search(r"driver log: (\S+?);", run.stdout).group(1)).parent
+    listing = browser.rendered(f"{url}/", screenshot=run_folder / "history-server.png")
+    assert app_id in listing and "WordCount" in listing, listing[:2000]
+    stages = browser.rendered(f"{url}/history/{app_id}/stages/", screenshot=run_folder / "history-stages.png")
+    completed = re.search(r"Completed Stages:? \(?(\d+)", stages)
+    assert completed and int(completed.group(1)) >= 2, stages[:2000]  # the words read, then counted
+    assert (run_folder / "history-stages.png").stat().st_size > 10_000
 
 
 def metrics(folder: Path) -> dict:
