@@ -53,27 +53,27 @@ def corpus(shared_cluster: SharedCluster) -> Path:
 
 
 @pytest.fixture(scope="module")
-def word_count(shared_cluster: SharedCluster, corpus: Path) -> tuple[Path, subprocess.CompletedProcess]:
-    """The corpus counted by word_count on Kubernetes: its output folder and the submit run."""
+def word_count(shared_cluster: SharedCluster, corpus: Path) -> tuple[Path, subprocess.CompletedProcess, dict]:
+    """The corpus counted by word_count on Kubernetes: its output folder, the submit run and its driver pod as
+    the API had it then (later submissions delete finished drivers beyond spark_submit_keep_finished_drivers)."""
     out = shared_cluster.data / "k8s-counts"
-    return out, shared_cluster.submit("word_count", "--", str(corpus), str(out))
+    run = shared_cluster.submit("word_count", "--", str(corpus), str(out))
+    app = re.search(r"; app (spark-\w+);", run.stdout)
+    pods = shared_cluster.json("get", "pods", "-n", "spark", "-l",
+                               f"spark-app-selector={app.group(1)},spark-role=driver")["items"] if app else []
+    return out, run, pods[0] if pods else {}
 
 
 def test_word_count_runs_on_kubernetes_and_is_right(shared_cluster: SharedCluster, corpus: Path, word_count) -> None:
     """spark-submit to k8s://: driver and executors are pods of the project's Spark image from the cluster
     registry; the answer counted here independently."""
-    cluster = shared_cluster
-    out, count = word_count
+    out, count, driver = word_count
     assert count.returncode == 0, count.stdout[-3000:] + count.stderr[-3000:]
     text = "".join(p.read_text() for p in sorted(corpus.glob("part-*")))
     expected = Counter(w for line in text.splitlines() for w in re.findall(r"[^\W_]+(?:'[^\W_]+)*", line.lower()))
     assert read_counts(out) == dict(expected)
     assert sum(expected.values()) == CORPUS_LINES * 12
     # The driver and its executors ran as pods of the cluster registry's image; the driver succeeded.
-    pods = cluster.json("get", "pods", "-n", "spark")["items"]
-    app = re.search(r"; app (spark-\w+);", count.stdout).group(1)
-    driver = next(p for p in pods if p["metadata"]["labels"].get("spark-app-selector") == app
-                  and p["metadata"]["labels"].get("spark-role") == "driver")
     assert driver["metadata"]["name"].startswith("word-count-") and driver["status"]["phase"] == "Succeeded"
     assert driver["spec"]["containers"][0]["image"].startswith("cp01:5000/")
     # While it ran, submit showed the driver's phase and its executors; at the end, the nodes that ran them,
@@ -100,7 +100,7 @@ def test_the_history_server_shows_finished_jobs_from_their_event_logs(shared_clu
                                                                       word_count) -> None:
     """Event logs on the shared volume, read by the history server behind a node port on the lab's nodes."""
     cluster = shared_cluster
-    _, run = word_count
+    _, run, _ = word_count
     assert run.returncode == 0, run.stdout[-3000:]
     app_id = re.search(r"; app (spark-\w+);", run.stdout).group(1)
     assert f"history: http://{SUBNET_PREFIX}" in run.stdout and f"/history/{app_id}/" in run.stdout
@@ -130,28 +130,35 @@ def metrics(folder: Path) -> dict:
 
 
 def test_classification_and_regression_run_on_kubernetes(shared_cluster: SharedCluster) -> None:
+    """Both ML jobs on `k8s://`, submitted side by side as two users would, sharing the executors. Their data is
+    generated here, by the generator's own code in a local Spark (its pods already wrote the corpus and the Kafka
+    payments): two submissions fewer on two shared cores."""
     cluster = shared_cluster
     data = cluster.data
-    steps = [
-        ("data_generator", "classification", f"{data}/cls", "--rows", "3000", "--partitions", "3"),
+    generated = [
+        ("classification", f"{data}/cls", "--rows", "3000", "--partitions", "3"),
+        ("regression", f"{data}/reg", "--rows", "3000", "--coefficients", "1.5,-2.0", "--intercept", "0.5",
+         "--noise", "0.05", "--partitions", "3"),
+    ]
+    jobs = [
         ("classification", f"{data}/cls", "--features", "feature1,feature2", "--label", "label",
          "--model-out", f"{data}/cls-model", "--metrics-out", f"{data}/cls-metrics"),
-        ("data_generator", "regression", f"{data}/reg", "--rows", "3000", "--coefficients", "1.5,-2.0",
-         "--intercept", "0.5", "--noise", "0.05", "--partitions", "3"),
         ("regression", f"{data}/reg", "--features", "feature1,feature2", "--label", "target",
          "--predictions-out", f"{data}/reg-pred", "--metrics-out", f"{data}/reg-metrics"),
     ]
 
-    def chain(pair: list[tuple[str, ...]]) -> list[str]:
-        for job, *args in pair:
-            proc = cluster.submit(job, "--", *args)
-            if proc.returncode != 0:
-                return [f"{job}: " + proc.stdout[-3000:] + proc.stderr[-2000:]]
-        return []
+    def generate(args: tuple[str, ...]) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "spark_jobs.data_generator", *args, "--master", "local[1]"],
+                              cwd=PROJECT, capture_output=True, text=True, timeout=600, check=False)
 
-    # The two pipelines are independent: submitted side by side, as two users would, they share the executors.
+    def submit(job: tuple[str, ...]) -> str:
+        proc = cluster.submit(job[0], "--", *job[1:])
+        return "" if proc.returncode == 0 else f"{job[0]}: " + proc.stdout[-3000:] + proc.stderr[-2000:]
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        failures = [f for result in pool.map(chain, [steps[:2], steps[2:]]) for f in result]
+        for proc in pool.map(generate, generated):
+            assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        failures = [f for f in pool.map(submit, jobs) if f]
     assert not failures, "\n".join(failures)
     assert metrics(data / "cls-metrics")["accuracy"] >= 0.95
     model = json.loads(next((data / "cls-model" / "metadata").glob("part-*")).read_text())
@@ -305,8 +312,6 @@ def test_submit_credentials_and_job_accounts_reach_only_the_spark_namespace(shar
     assert can(cluster.kubeconfig, "create", "pods", "-n", "spark", f"--as={driver}") == "yes"
     assert can(cluster.kubeconfig, "create", "pods", "-n", "kube-system", f"--as={driver}") == "no"
     assert can(cluster.kubeconfig, "get", "pods", "-n", "spark", f"--as={executor}") == "no"
-    _, run = word_count
-    app = re.search(r"; app (spark-\w+);", run.stdout).group(1)
-    pod = cluster.json("get", "pods", "-n", "spark", "-l", f"spark-app-selector={app},spark-role=driver")["items"][0]
+    pod = word_count[2]
     assert pod["spec"]["serviceAccountName"] == record["service_account"]
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
