@@ -379,7 +379,7 @@ def _report(args: argparse.Namespace) -> int:
 
     from clusterboot import runner, timeline
 
-    folder = timeline.find_run(args.run_folder, runner.ARTIFACTS_DIR)
+    folder = timeline.find_run(args.run_folder, runner.ARTIFACTS_DIR, runner.past_runs())
     path = folder / timeline.FILE_NAME
     if not path.exists() and timeline.write(folder) is None:
         raise UserError(f"report: no task results in {folder} (no job_events, or ansible-playbook stopped before "

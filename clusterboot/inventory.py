@@ -11,7 +11,6 @@ from clusterboot.errors import UserError
 from clusterboot.paths import INVENTORIES_DIR
 
 
-
 def resolve(name_or_path: str) -> Path:
     """A name under inventory/ or a path; the folder must exist."""
     candidate = Path(name_or_path)

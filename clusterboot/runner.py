@@ -18,8 +18,8 @@ import ansible_runner
 
 from clusterboot import shards, timeline
 from clusterboot.errors import UserError
-from clusterboot.paths import ANSIBLE_CFG, ARTIFACTS_DIR, PROJECT_DIR, ROLES_DIR
 from clusterboot.mitogen import prepare_ssh_control_dir, strategy_env
+from clusterboot.paths import ANSIBLE_CFG, ARTIFACTS_DIR, PROJECT_DIR, ROLES_DIR
 from clusterboot.progress import Progress, RunState
 from clusterboot.shards import Step
 
@@ -84,9 +84,16 @@ def fact_cache_dir(inventory: Path) -> Path:
     return ARTIFACTS_DIR / "facts" / f"{resolved.name}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:8]}"
 
 
+def past_runs() -> list[Path]:
+    """Every run's artifacts folder, oldest first (named by their start time; not facts/ or backups/)."""
+    if not ARTIFACTS_DIR.is_dir():
+        return []
+    return sorted(p for p in ARTIFACTS_DIR.iterdir() if p.is_dir() and p.name[:1].isdigit())
+
+
 def new_artifacts_dir(label: str) -> Path:
     ARTIFACTS_DIR.mkdir(exist_ok=True)
-    runs = sorted(p for p in ARTIFACTS_DIR.iterdir() if p.is_dir() and p.name[:1].isdigit())  # not facts/
+    runs = past_runs()
     for old in runs[: max(0, len(runs) - KEEP_RUNS + 1)]:
         shutil.rmtree(old, ignore_errors=True)
     stamp, suffix = time.strftime('%Y%m%d-%H%M%S'), 1

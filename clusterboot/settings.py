@@ -17,7 +17,6 @@ import yaml
 from clusterboot.paths import PLAYBOOKS_DIR, ROLES_DIR
 
 
-
 def _yaml_file(path: Path) -> Any:
     return _parsed(path, path.stat().st_mtime_ns)
 

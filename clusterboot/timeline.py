@@ -449,10 +449,8 @@ def write(run_dir: Path) -> Path | None:
     return path
 
 
-def find_run(name: str | None, artifacts_dir: Path) -> Path:
-    """The run folder `report` means: a path, a run's name under the artifacts folder, or the newest run."""
-    runs = sorted(p for p in artifacts_dir.iterdir() if p.is_dir() and p.name[:1].isdigit()) \
-        if artifacts_dir.is_dir() else []  # not facts/
+def find_run(name: str | None, artifacts_dir: Path, runs: list[Path]) -> Path:
+    """The run folder `report` means: a path, a run's name under the artifacts folder, or the newest of `runs`."""
     if name is None:
         if not runs:
             raise UserError(f"no runs yet under {artifacts_dir}: each `python bootstrap.py` run makes one")
