@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+import browser
 from clusterboot.lab import lab
 from kafka_support import (PROJECT, add_kafka_group, alert_keys_on_topic, alerted_ids, answer, bootstrap,
                            broker_tool, generate_payments, http_server, local_spark_session,
@@ -92,6 +93,17 @@ def test_three_workers_registered(standalone_lab):
     status = get_json(f"http://{MASTER}:8080/json/")
     alive = sorted(w["host"] for w in status["workers"] if w["state"] == "ALIVE")
     assert alive == ["10.222.1.12", "10.222.1.13", "10.222.1.14"]
+
+
+def test_the_master_ui_shows_the_workers_and_the_finished_word_count_in_a_browser(standalone_lab):
+    """The master's page as an operator opens it; the screenshot stays in the run's artifacts folder."""
+    _, run = standalone_lab
+    screenshot = artifacts_of(run.stdout) / "spark-master.png"
+    page = browser.rendered(f"http://{MASTER}:8080/", screenshot=screenshot)
+    assert "Workers: 3 Alive, 0 Dead" in page, page[:2000]
+    completed = page.split("Completed Applications", 1)[-1]
+    assert re.search(r"WordCount \d+ [\d.]+ \w+ \S+ \S+ \w+ FINISHED", completed), completed[:2000]
+    assert screenshot.stat().st_size > 10_000
 
 
 def test_word_count_ran_on_the_workers_and_is_right(standalone_lab):
