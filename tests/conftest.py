@@ -34,11 +34,16 @@ def shared_cluster(request, tmp_path_factory):
         yield cluster
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: ./dev selects the shared cluster's tests by their marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The shared cluster's tests after every other (no other lab shares the machine with it), and those that
-    reset and form it again last of all; otherwise the collected order."""
+    """Marks the tests that use the shared cluster `shared_cluster`, then orders them after every other (no other
+    lab shares the machine with it), those that reset and form it again last of all; otherwise the collected
+    order."""
     def rank(item: pytest.Item) -> int:
         if item.get_closest_marker("reforms_shared_cluster"):
             return 2
-        return 1 if "shared_cluster" in getattr(item, "fixturenames", ()) else 0
+        return 1 if item.get_closest_marker("shared_cluster") else 0
+    for item in items:
+        if "shared_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker("shared_cluster")
     items.sort(key=rank)
