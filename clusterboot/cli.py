@@ -203,12 +203,13 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _run_site(args: argparse.Namespace) -> int:
-    from clusterboot import inventory, playbook_map, runner, usage
+    from clusterboot import ara_record, inventory, playbook_map, runner, usage
 
     path = inventory.resolve(args.inventory)
     hostvars, groups = inventory.check(path)
     usage.check_limit(args.limit, hostvars, groups, path)
     _check_ssh_keys(hostvars)
+    record = ara_record.enabled(path, hostvars)
     # A cluster we did not build has only the Spark phase, run against its kubeconfig.
     site = PLAYBOOKS_DIR / ("external.yml" if inventory.is_external(hostvars) else "site.yml")
     plays = playbook_map.read_plays(site)
@@ -219,7 +220,7 @@ def _run_site(args: argparse.Namespace) -> int:
     request = runner.RunRequest(
         inventory=path, playbook=playbook, label=args.role or args.phase or "site", tags=tags,
         skip_tags=skip_tags, limit=args.limit, check=args.check, diff=args.diff,
-        forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen,
+        forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen, ara=record,
         become_password=_become_password() if args.ask_become_pass else None,
         # Known here once; as a role default it would start a Python per host each time it is read.
         extra_vars={"pyspark_wheel_version": importlib.metadata.version("pyspark")},
@@ -262,7 +263,7 @@ def _shard_steps(args: argparse.Namespace, plays, hostvars: dict, groups: dict, 
 
 
 def _day2(args: argparse.Namespace) -> int:
-    from clusterboot import inventory, playbook_map, runner, settings, usage
+    from clusterboot import ara_record, inventory, playbook_map, runner, settings, usage
 
     if args.inventory is None:
         raise UserError(f"say which cluster: {args.command} --inventory NAME (a folder under inventory/) or a path")
@@ -273,6 +274,7 @@ def _day2(args: argparse.Namespace) -> int:
         raise UserError(f"{args.command}: inventory {path.name} names a cluster by its kubeconfig "
                         "(cluster_kubeconfig); day-2 commands work on the nodes of a cluster bootstrap.py built")
     _check_ssh_keys(hostvars)
+    record = ara_record.enabled(path, hostvars)
     operation = day2.OPERATIONS[args.command]
     renew = getattr(args, "renew", False)
     snapshot = args.snapshot.resolve() if args.command == "restore" else None
@@ -312,7 +314,7 @@ def _day2(args: argparse.Namespace) -> int:
     request = runner.RunRequest(
         inventory=path, playbook=playbook, label=args.command, tags=[t for t in args.tags.split(",") if t],
         skip_tags=[t for t in args.skip_tags.split(",") if t], limit=args.limit, check=args.check, diff=args.diff,
-        forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen,
+        forks=args.forks, verbosity=args.verbose, quiet=args.quiet, mitogen=args.mitogen, ara=record,
         become_password=_become_password() if getattr(args, "ask_become_pass", False) else None,
         extra_vars={"pyspark_wheel_version": importlib.metadata.version("pyspark"), **extra_vars},
     )
@@ -363,8 +365,8 @@ def report(outcome, argv: list[str], planned_plays: list[str] | None = None) -> 
     """Print the summary of a playbook run; raise what its outcome means for the exit code."""
     from clusterboot import summary
 
-    print(summary.render(outcome.state, outcome.artifacts, argv, outcome.rc, outcome.interrupted, planned_plays),
-          flush=True)
+    print(summary.render(outcome.state, outcome.artifacts, argv, outcome.rc, outcome.interrupted, planned_plays,
+                         outcome.recorded), flush=True)
     if outcome.interrupted is not None:
         raise Interrupted(outcome.interrupted)
     if outcome.rc != 0:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import ansible_runner
 
-from clusterboot import shards, timeline
+from clusterboot import ara_record, shards, timeline
 from clusterboot.errors import UserError
 from clusterboot.mitogen import prepare_ssh_control_dir, strategy_env
 from clusterboot.paths import ANSIBLE_CFG, ARTIFACTS_DIR, PROJECT_DIR, ROLES_DIR
@@ -49,6 +49,8 @@ class RunRequest:
     become_password: str | None = field(default=None, repr=False)
     # Extra variables for the processes of a sharded step only (each shard's share of the install batch).
     shard_vars: dict = field(default_factory=dict)
+    # The inventory's cluster_ara_record: ARA's callback records every ansible-playbook (clusterboot/ara_record.py).
+    ara: bool = False
 
 
 # ansible-playbook's prompt for --ask-become-pass.
@@ -63,13 +65,16 @@ class RunOutcome:
     artifacts: Path
     command: list[str]
     interrupted: int | None = None  # the signal (SIGINT, SIGTERM) that stopped the run
+    recorded: str = ""  # where ARA recorded the run, for the summary; empty without cluster_ara_record
 
 
-def runner_env(mitogen_mode: str = "auto") -> dict[str, str]:
-    """ansible-runner's defaults turn host key checking off and move the fact cache per run: undo both."""
+def runner_env(mitogen_mode: str = "auto", ara: bool = False) -> dict[str, str]:
+    """ansible-runner's defaults turn host key checking off and move the fact cache per run: undo both. With `ara`,
+    ARA's callback records the run."""
     prepare_ssh_control_dir()
     return {
         **strategy_env(mitogen_mode),
+        **(ara_record.callback_env(os.environ) if ara else {}),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
@@ -181,7 +186,12 @@ def run(request: RunRequest, host_counts: dict[str, int], steps: list[Step] | No
     """One ansible-playbook for the request; or, given steps (clusterboot/shards.py), one per step, and one
     per shard of hosts for a sharded step, run in parallel. Either way the operator sees one run: one progress
     display, one summary state, one exit status, one artifacts folder (a sub-folder per process)."""
-    env = runner_env(request.mitogen)  # a bad --mitogen is reported before anything is created
+    env = runner_env(request.mitogen, request.ara)  # a bad --mitogen is reported before anything is created
+    outcome = _run(request, host_counts, steps, env)
+    return dataclasses.replace(outcome, recorded=ara_record.where(os.environ)) if request.ara else outcome
+
+
+def _run(request: RunRequest, host_counts: dict[str, int], steps: list[Step] | None, env: dict[str, str]) -> RunOutcome:
     artifacts = new_artifacts_dir(request.label)
     state = RunState()
     progress = Progress(state, host_counts, quiet=request.quiet)

@@ -50,7 +50,7 @@ def rerun_command(argv: list[str]) -> str:
 
 
 def render(state: RunState, artifacts: Path, argv: list[str], rc: int, interrupted: int | None = None,
-           planned_plays: list[str] | None = None) -> str:
+           planned_plays: list[str] | None = None, recorded: str = "") -> str:
     problems = set(failed_hosts(state))
     rows = sorted(state.hosts.items(), key=lambda item: (item[0] not in problems, item[0]))
     lines = [f"{'host':14} {'ok':>5} {'changed':>7} {'failed':>6} {'unreach':>7} {'skipped':>7}  failing task: message"]
@@ -73,6 +73,8 @@ def render(state: RunState, artifacts: Path, argv: list[str], rc: int, interrupt
     lines.append(f"artifacts: {artifacts}")
     if (artifacts / timeline.FILE_NAME).exists():
         lines.append(f"timeline: {artifacts / timeline.FILE_NAME}")
+    if recorded:  # where ARA recorded the run (clusterboot/ara_record.py)
+        lines.append(recorded)
     if interrupted is not None:
         finished = state.plays[:-1]
         where = f"play '{state.play}', task '{state.task}'" if state.task else f"play '{state.play}'"
