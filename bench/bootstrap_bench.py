@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cache_stats  # beside this script: a script's own folder is on sys.path
+import plots
 import yaml
 from clusterboot import mitogen, playbook_map
 from clusterboot.lab import lab
@@ -532,7 +533,7 @@ def main(argv: list[str]) -> int:
             save()
         print(json.dumps(reruns, indent=2))
         print(levers_table(rows))
-        print(f"json: {args.json}")
+        print(f"json: {args.json}\nplot: {plots.write(Path(args.json))}")
         return 0
     caches = {"on": [True], "off": [False], "both": [False, True]}[args.package_cache]
     tmp = PROJECT / ".artifacts"
@@ -545,7 +546,7 @@ def main(argv: list[str]) -> int:
                                      json.dumps([*results, partial], indent=2))))
     Path(args.json).write_text(json.dumps(results, indent=2))
     print(table(results))
-    print(f"json: {args.json}")
+    print(f"json: {args.json}\nplot: {plots.write(Path(args.json))}")
     return 0
 
 

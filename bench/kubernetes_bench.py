@@ -22,6 +22,8 @@ from clusterboot.artifacts import build
 from clusterboot.inventory_writer import KUBERNETES_VERSION
 from clusterboot.lab import lab
 
+import plots  # beside this script: a script's own folder is on sys.path
+
 PROJECT = Path(__file__).resolve().parent.parent
 
 PYTHON = sys.executable
@@ -136,7 +138,7 @@ def main() -> None:
               f"| {r['rerun_mitogen']['wall_s']} ({r['rerun_mitogen']['changed']}) "
               f"| {r['rerun_stock']['wall_s']} ({r['rerun_stock']['changed']}) | {r['lab_memory_mib']} | {r['host_used_mib_delta']} "
               f"| {len(r['host_settings_changed'])} |")
-    print(f"JSON: {out}")
+    print(f"json: {out}\nplot: {plots.write(out)}")
 
 
 if __name__ == "__main__":
