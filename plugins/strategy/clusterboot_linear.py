@@ -28,7 +28,7 @@ clusterboot's runner when Mitogen is installed; its folder must then be in ANSIB
 
 All of this reaches into ansible-core's private modules (ansible._internal), which any release may change. So
 the levers switch on only for the ansible-core minors they are tested on (LEVERS_TESTED_ON); on any other, or
-with CLUSTERBOOT_LEVERS=off, this strategy is its base unchanged, after a one-line notice.
+with CLUSTERBOOT_LEVERS=off, this strategy is its base unchanged, after a one-line notice on stderr.
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ if LEVERS:
 else:
     Display().display(f"clusterboot_linear: the speed levers are off (ansible-core {ANSIBLE_CORE_VERSION}; tested "
                       f"on {', '.join(LEVERS_TESTED_ON)}; CLUSTERBOOT_LEVERS={os.environ.get('CLUSTERBOOT_LEVERS', 'on')}): "
-                      f"running {Base.__module__.rsplit('.', 1)[-1]} as it is")
+                      f"running {Base.__module__.rsplit('.', 1)[-1]} as it is", stderr=True)  # stdout may be JSON
 
     class StrategyModule(Base):  # type: ignore[misc,valid-type,no-redef]
         """The base strategy unchanged."""
