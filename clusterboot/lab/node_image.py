@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusterboot.errors import UserError
-from clusterboot.docker_engine import apt_install, docker
+from clusterboot.debootstrap_image import DEBIAN_MIRROR, debootstrap_image, image_exists
+from clusterboot.docker_engine import docker
 
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 SUITE = "bookworm"
 # Bump when _configure_rootfs changes, so cached images are rebuilt.
@@ -119,10 +117,6 @@ def recipe_hash() -> str:
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
-def image_exists(tag: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode == 0
-
-
 def ensure_node_image(state_dir: Path, public_key: str, log=print) -> NodeImage:
     """Return the node image with this lab's key, building only what is missing."""
     base_tag = f"clusterboot-node-base:{recipe_hash()}"
@@ -141,28 +135,9 @@ def ensure_node_image(state_dir: Path, public_key: str, log=print) -> NodeImage:
 
 
 def _build_base(state_dir: Path, tag: str) -> None:
-    if shutil.which("debootstrap") is None:
-        apt_install(["debootstrap"])
-    rootfs = state_dir / "rootfs"
-    shutil.rmtree(rootfs, ignore_errors=True)
-    rootfs.parent.mkdir(parents=True, exist_ok=True)
-    cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs), DEBIAN_MIRROR]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    if proc.returncode != 0:
-        (state_dir / "debootstrap.log").write_bytes(proc.stdout + proc.stderr)
-        raise UserError(f"debootstrap failed; see {state_dir / 'debootstrap.log'}")
-    _configure_rootfs(rootfs)
-    tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
-    imported = subprocess.run(
-        # A command, not an entrypoint: molecule runs this image with its own command (plain systemd).
-        ["docker", "import", "-c", f'CMD ["{LAB_INIT_PATH}", "/lib/systemd/systemd"]', "-", tag],
-        stdin=tar.stdout, capture_output=True, check=False,
-    )
-    tar.stdout.close()  # so tar gets SIGPIPE instead of blocking if import stopped reading
-    tar.wait()
-    shutil.rmtree(rootfs, ignore_errors=True)
-    if imported.returncode != 0:
-        raise UserError(f"docker import failed: {imported.stderr.decode(errors='replace').strip()}")
+    # A command, not an entrypoint: molecule runs this image with its own command (plain systemd).
+    debootstrap_image(tag, SUITE, PACKAGES, state_dir, _configure_rootfs,
+                      changes=[f'CMD ["{LAB_INIT_PATH}", "/lib/systemd/systemd"]'])
 
 
 def _configure_rootfs(rootfs: Path) -> None:
