@@ -5,6 +5,7 @@ The refusals run the real `python bootstrap.py` in a subprocess; inventories use
 (10.20.0.0/24) that are never dialled.
 """
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -109,6 +110,10 @@ def test_comments_name_commands_that_exist():
     assert {"backup", "certs", "render", "remove-node", "reset", "restore", "scale", "upgrade", "verify"} <= named <= commands, named - commands
 
 
+# Every run passes the controller's pyspark version (requirements.txt installs it); the newest-ansible lock
+# (tests/newest_ansible.py) leaves the 400 MB sdist out.
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None,
+                    reason="pyspark is not installed (requirements-ansible-next.lock leaves it out)")
 def test_render_runs_through_the_runner(inventory):
     """A real run: the summary, exit 0, and the files, with the Kubernetes version from the declared default
     (the inventory does not set one: the vars plugin supplies it, as it does for every play)."""

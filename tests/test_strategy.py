@@ -1,9 +1,9 @@
 """plugins/strategy/clusterboot_linear: a task whose `when` is false is skipped, and an action that only runs in
 the controller (set_fact, assert, a role's argument validation ...) is run, in ansible-playbook's main process
 (no worker forked), with the same statuses, registered values and recap as Ansible's linear strategy gives.
-Real ansible-playbook runs on three local hosts."""
+Real ansible-playbook runs on three local hosts. On an ansible-core the levers are not tested on, a run is linear
+as it is (the levers-off test), and the tests of the levers themselves skip."""
 
-import importlib.util
 import json
 import os
 import re
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from clusterboot import mitogen
+from strategy_levers import LEVERS_ON, LEVERS_TESTED_ON, levers_enabled, needs_levers
 
 PROJECT = Path(__file__).resolve().parent.parent
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
-STRATEGY = PROJECT / "plugins" / "strategy" / "clusterboot_linear.py"
 
 # A test plugin that writes the pid of the process evaluating it, then answers `false`.
 RECORDING_TEST = """\
@@ -169,6 +169,7 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@needs_levers
 def test_false_conditions_and_controller_actions_run_in_the_main_process_with_linears_results(project: Path):
     rc_linear, out_linear, (_, *linear_pids), linear_action_pids, linear_loop_pids = run(project, "linear")
     rc_ours, out_ours, (main_pid, *our_pids), our_action_pids, our_loop_pids = run(project, "clusterboot_linear")
@@ -201,14 +202,21 @@ def test_false_conditions_and_controller_actions_run_in_the_main_process_with_li
 
 @pytest.mark.skipif(mitogen.strategy_plugins() is None, reason="Mitogen is not installed")
 def test_on_mitogen_the_skip_is_the_same(project: Path):
+    """Mitogen's linear with the project's strategy on it gives Mitogen's results: with the levers, the conditions
+    and set_fact evaluated in the main process; without them (an untested ansible-core), in Mitogen's workers."""
     env = mitogen.strategy_env("on")
     rc_base, out_base, *_ = run(project, "mitogen_linear", env)
     rc_ours, out_ours, (main_pid, *our_pids), our_action_pids, our_loop_pids = run(project, "clusterboot_linear", env)
     assert rc_base == rc_ours == 2, out_ours
     assert outcome(out_ours) == outcome(out_base)
-    assert our_pids == our_action_pids == [main_pid] * 3 and our_loop_pids == {main_pid}
+    if LEVERS_ON:
+        assert our_pids == our_action_pids == [main_pid] * 3 and our_loop_pids == {main_pid}
+    else:
+        assert len(our_pids) == len(our_action_pids) == 3 and main_pid not in our_pids + our_action_pids
+        assert "clusterboot_linear: the speed levers are off" in out_ours and "running mitogen_linear" in out_ours
 
 
+@needs_levers
 def test_controller_actions_off_forks_workers_for_them_and_still_skips_in_the_main_process(project: Path):
     rc, out, (main_pid, *condition_pids), action_pids, loop_pids = run(
         project, "clusterboot_linear", {"CLUSTERBOOT_CONTROLLER_ACTIONS": "off"})
@@ -218,11 +226,12 @@ def test_controller_actions_off_forks_workers_for_them_and_still_skips_in_the_ma
 
 
 def test_levers_off_is_linear_as_it_is_after_a_notice(project: Path):
-    """CLUSTERBOOT_LEVERS=off, as on an ansible-core the levers are not tested on: no private API is touched, a
-    worker is forked for every task-host as linear does, and the run says so once."""
+    """CLUSTERBOOT_LEVERS=off, or with nothing set an ansible-core the levers are not tested on: no private API is
+    touched, a worker is forked for every task-host as linear does, and the run says so once, on stderr (a JSON
+    stdout callback's output stays JSON)."""
     rc_linear, out_linear, *_ = run(project, "linear")
     rc, out, (main_pid, *condition_pids), action_pids, loop_pids = run(
-        project, "clusterboot_linear", {"CLUSTERBOOT_LEVERS": "off"})
+        project, "clusterboot_linear", {"CLUSTERBOOT_LEVERS": "off"} if LEVERS_ON else {})
     assert rc == rc_linear == 2, out
     assert outcome(out) == outcome(out_linear)
     assert len(condition_pids) == 3 and main_pid not in condition_pids
@@ -231,14 +240,11 @@ def test_levers_off_is_linear_as_it_is_after_a_notice(project: Path):
 
 
 def test_the_levers_switch_on_only_for_the_ansible_core_minors_they_are_tested_on():
-    spec = importlib.util.spec_from_file_location("clusterboot_linear_versions", STRATEGY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    tested = module.LEVERS_TESTED_ON[0]
-    assert module.levers_enabled(f"{tested}.14", {})
-    assert not module.levers_enabled(f"{tested}.14", {"CLUSTERBOOT_LEVERS": "off"})
-    assert not module.levers_enabled("2.21.5", {})
-    assert not module.levers_enabled("2.190.0", {})
+    tested = LEVERS_TESTED_ON[0]
+    assert levers_enabled(f"{tested}.14", {})
+    assert not levers_enabled(f"{tested}.14", {"CLUSTERBOOT_LEVERS": "off"})
+    assert not levers_enabled("2.21.5", {})
+    assert not levers_enabled("2.190.0", {})
 
 
 BROKEN_TEMPLATE = """\
@@ -257,6 +263,7 @@ BROKEN_TEMPLATE = """\
 """
 
 
+@needs_levers
 def test_a_template_compiled_ahead_with_a_syntax_error_is_reported_by_the_worker_as_linear_does(project: Path):
     (project / "play.yml").write_text(BROKEN_TEMPLATE)
     rc_linear, out_linear, *_ = run(project, "linear")

@@ -1,28 +1,29 @@
 """plugins/strategy/clusterboot_linear's compiled-template cache: the code it hands back is the code Jinja
 compiles for that source in that setting, whatever was cached before, and templates render as without it.
 The same plugin's real ansible-playbook runs (tests/test_strategy.py) compare whole playbooks with Ansible's
-linear strategy, which compiles every time."""
+linear strategy, which compiles every time. A lever: on an ansible-core the levers are not tested on, these skip
+(and ansible-core's private modules are not imported)."""
 
-import importlib.util
 import os
-from pathlib import Path
 
 import pytest
-from ansible._internal._templating._engine import TemplateEngine, TemplateOptions
-from ansible._internal._templating._jinja_bits import AnsibleEnvironment, _TemplateCompileContext
-from ansible.errors import AnsibleTemplateSyntaxError
-from ansible.template import trust_as_template
 
-PLUGIN = Path(__file__).resolve().parent.parent / "plugins" / "strategy" / "clusterboot_linear.py"
+from strategy_levers import LEVERS_ON, OFF_REASON, load_plugin
+
+if not LEVERS_ON:
+    pytest.skip(OFF_REASON, allow_module_level=True)
+
+from ansible._internal._templating._engine import TemplateEngine, TemplateOptions  # noqa: E402
+from ansible._internal._templating._jinja_bits import AnsibleEnvironment, _TemplateCompileContext  # noqa: E402
+from ansible.errors import AnsibleTemplateSyntaxError  # noqa: E402
+from ansible.template import trust_as_template  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def strategy():
     """The plugin module as Ansible loads it in ansible-playbook's main process (its base: Ansible's linear)."""
     os.environ.setdefault("CLUSTERBOOT_STRATEGY_BASE", "linear")
-    spec = importlib.util.spec_from_file_location("clusterboot_linear_under_test", PLUGIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_plugin("clusterboot_linear_under_test")
     assert module.TEMPLATE_CACHE and AnsibleEnvironment.compile is module._compile_once
     return module
 
