@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+# The newest-ansible lock (tests/newest_ansible.py) leaves matplotlib out: nothing there to test.
+pytest.importorskip("matplotlib", reason="matplotlib is not installed (requirements-ansible-next.lock leaves it out)")
 _SPEC = importlib.util.spec_from_file_location("plots", Path(__file__).resolve().parent.parent / "bench/plots.py")
 plots = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(plots)

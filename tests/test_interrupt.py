@@ -130,7 +130,8 @@ def test_a_ctrl_c_that_ansible_loses_is_sent_again_when_the_next_task_starts(dri
     rc, out, seconds = finish(proc, lines)
     assert "task: Never reached" in out, out  # the first SIGINT was lost: the next task started
     assert rc == 130, out
-    assert seconds < 10, f"took {seconds:.1f}s to stop:\n{out}"  # not the 30 s grace, nor the 60 s sleep
+    # Well under the 30 s grace and the 60 s sleep, with room for a loaded CI machine (13.9 s seen at load 45).
+    assert seconds < 20, f"took {seconds:.1f}s to stop:\n{out}"
     assert "interrupted by SIGINT in play 'Sleep', task 'Never reached'" in out, out
 
 
@@ -141,5 +142,5 @@ def test_second_ctrl_c_stops_at_once(driver):
     proc.send_signal(signal.SIGINT)
     rc, out, seconds = finish(proc, lines)
     assert rc == 130, out
-    assert seconds < 10, f"took {seconds:.1f}s after the second Ctrl-C:\n{out}"
+    assert seconds < 20, f"took {seconds:.1f}s after the second Ctrl-C:\n{out}"  # not the 30 s grace
     assert "python bootstrap.py --inventory interrupt-test --phase nodes" in out, out
