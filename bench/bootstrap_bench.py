@@ -539,9 +539,12 @@ def main(argv: list[str]) -> int:
     tmp = PROJECT / ".artifacts"
     tmp.mkdir(exist_ok=True)
     results: list[dict] = []
+    last = (args.nodes[-1], caches[-1])
     for n in args.nodes:
         for cache in caches:
-            results.append(bench(n, cache, args.skip_spark, args.keep_lab, tmp, tuple(args.reruns or RERUNS),
+            # Only the last lab stays up with --keep-lab: the labs share one subnet.
+            keep = args.keep_lab and (n, cache) == last
+            results.append(bench(n, cache, args.skip_spark, keep, tmp, tuple(args.reruns or RERUNS),
                                  save=lambda partial: Path(args.json).write_text(
                                      json.dumps([*results, partial], indent=2))))
     Path(args.json).write_text(json.dumps(results, indent=2))
