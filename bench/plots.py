@@ -23,6 +23,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def controller_cost(labs: list[dict]) -> Figure:
@@ -36,6 +37,7 @@ def controller_cost(labs: list[dict]) -> Figure:
             axes.plot(*zip(*points), marker="o", label=label)
     axes.set(xlabel="nodes", ylabel="controller CPU ms per task-host", title="Controller cost per task-host",
              ylim=(0, None))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # node counts
     axes.legend()
     axes.grid(alpha=0.3)
     return figure
@@ -46,7 +48,7 @@ def levers(rows: list[dict]) -> Figure:
     groups: dict[str, list[tuple[str, float]]] = {}
     for row in rows:
         groups.setdefault(f"{row['lever']}\n{row['phase']}", []).append((row["setting"], row["wall_s"]))
-    figure = Figure(figsize=(max(6.0, 1.9 * len(groups)), 4.5))
+    figure = Figure(figsize=(max(6.0, 1.4 * len(rows) + 0.6 * len(groups)), 4.5))  # room for each bar's label
     axes = figure.subplots()
     position, ticks = 0.0, []
     for group, settings in groups.items():
@@ -73,6 +75,7 @@ def time_to_ready(clusters: list[dict]) -> Figure:
     for key, label in (("kubernetes_phase", "kubernetes phase"), ("nodes_phase", "nodes phase")):
         axes.plot(nodes, [c[key]["wall_s"] for c in ordered], marker=".", linestyle="--", label=label)
     axes.set(xlabel="nodes (1 control plane)", ylabel="seconds", title="Time to Ready from lab up", ylim=(0, None))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend()
     axes.grid(alpha=0.3)
     return figure
