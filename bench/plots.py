@@ -9,7 +9,7 @@ each file is read from its shape:
   (`<stem>-levers.png`);
 - kubernetes_bench.py's list of clusters: seconds from lab up until every node is Ready against N, with the
   nodes and kubernetes phases under it (`<stem>-time-to-ready.png`).
-matplotlib draws off screen (Agg): no display needed.
+Drawn with matplotlib's Figure objects, not pyplot: no display needed.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+# Figure objects, never pyplot: nothing chooses a GUI backend, so no display is needed.
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def controller_cost(labs: list[dict]) -> Figure:

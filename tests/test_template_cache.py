@@ -13,6 +13,7 @@ from strategy_levers import LEVERS_ON, OFF_REASON, load_plugin
 if not LEVERS_ON:
     pytest.skip(OFF_REASON, allow_module_level=True)
 
+# After the skip on purpose: another ansible-core may not have these private modules (2.21 moved some).
 from ansible._internal._templating._engine import TemplateEngine, TemplateOptions  # noqa: E402
 from ansible._internal._templating._jinja_bits import AnsibleEnvironment, _TemplateCompileContext  # noqa: E402
 from ansible.errors import AnsibleTemplateSyntaxError  # noqa: E402
