@@ -24,6 +24,9 @@ from clusterboot.progress import Progress, RunState
 from clusterboot.shards import Step
 
 KEEP_RUNS = 20
+# In each run folder: "PID START" of the process whose run it is (START: its start time, /proc/PID/stat's 22nd
+# field, so a reused PID is not taken for it). Pruning leaves a folder alone while that process lives.
+OWNER_FILE = "owner"
 # After the first Ctrl-C or SIGTERM, how long ansible-playbook gets to stop its workers and exit before it
 # is killed.
 STOP_GRACE_SECONDS = 30.0
@@ -97,18 +100,39 @@ def past_runs() -> list[Path]:
 
 
 def new_artifacts_dir(label: str) -> Path:
+    """A new run folder; the oldest past the newest KEEP_RUNS are removed, unless another process's run (a
+    second terminal, a long spark-submit) is still writing to them."""
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     runs = past_runs()
     for old in runs[: max(0, len(runs) - KEEP_RUNS + 1)]:
-        shutil.rmtree(old, ignore_errors=True)
+        if not _under_way(old):
+            shutil.rmtree(old, ignore_errors=True)
     stamp, suffix = time.strftime('%Y%m%d-%H%M%S'), 1
     while True:
         path = ARTIFACTS_DIR / (f"{stamp}-{label}" if suffix == 1 else f"{stamp}-{label}-{suffix}")
         try:
             path.mkdir()  # not exists() then mkdir(): two runs started in the same second each get their own
-            return path
         except FileExistsError:
             suffix += 1
+            continue
+        (path / OWNER_FILE).write_text(f"{os.getpid()} {_started(os.getpid())}\n")
+        return path
+
+
+def _started(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot), or None if there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _under_way(run: Path) -> bool:
+    try:
+        pid, started = (run / OWNER_FILE).read_text().split()
+        return _started(int(pid)) == started
+    except (OSError, ValueError):
+        return False  # a run from before owner files, or its file cut short: finished long ago
 
 
 class Stop:

@@ -18,6 +18,7 @@ import pytest
 
 from clusterboot import ara_record
 from clusterboot.inventory_writer import InventorySpec, write_inventory
+from run_folders import marked_env, started_by
 
 PROJECT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT / ".artifacts"
@@ -35,10 +36,6 @@ sys.modules["ara"] = None  # `import ara...` now raises ImportError, as where ar
 sys.argv = ["bootstrap.py", *sys.argv[1:]]
 runpy.run_path("bootstrap.py", run_name="__main__")
 """
-
-
-def runs() -> set[str]:
-    return {p.name for p in ARTIFACTS.iterdir() if p.name[:1].isdigit()} if ARTIFACTS.exists() else set()
 
 
 @pytest.fixture
@@ -112,13 +109,13 @@ def test_without_the_setting_nothing_is_recorded(inventory, tmp_path):
 def test_the_setting_without_ara_installed_is_refused_before_any_run(inventory, tmp_path):
     record(inventory)
     base = tmp_path / "ara"
-    before = runs()
-    proc = render(inventory, ara_env(base), python=[sys.executable, "-c", WITHOUT_ARA])
+    env, mark = marked_env(ara_env(base))
+    proc = render(inventory, env, python=[sys.executable, "-c", WITHOUT_ARA])
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr == (f"error: inventory aratest: cluster_ara_record is true but ARA is not installed in this "
                            f"Python; run `{sys.executable} -m pip install \"ara[server]\"` or set "
                            "cluster_ara_record: false\n"), proc.stderr
-    assert runs() == before and not base.exists()  # no playbook was started
+    assert not started_by(mark) and not base.exists()  # no playbook was started
 
 
 @needs_ara_and_pyspark

@@ -12,20 +12,16 @@ import pytest
 
 from clusterboot import inventory as inventories, usage
 from clusterboot.inventory_writer import InventorySpec, write_inventory
+from run_folders import marked_env, started_by
 
 PROJECT = Path(__file__).resolve().parent.parent
-ARTIFACTS = PROJECT / ".artifacts"
-
-
-def runs() -> set[str]:
-    return {p.name for p in ARTIFACTS.iterdir() if p.name[:1].isdigit()} if ARTIFACTS.exists() else set()
 
 
 def bootstrap(*args: str) -> tuple[int, str]:
-    before = runs()
-    proc = subprocess.run([sys.executable, "bootstrap.py", *args], cwd=PROJECT, capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert runs() == before, "a playbook run was started"
+    env, mark = marked_env()
+    proc = subprocess.run([sys.executable, "bootstrap.py", *args], cwd=PROJECT, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert not started_by(mark), "a playbook run was started"
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out, out
     return proc.returncode, out

@@ -17,18 +17,15 @@ import yaml
 from clusterboot import cli, day2, settings
 from clusterboot.errors import UserError
 from clusterboot.inventory_writer import InventorySpec, write_inventory
+from run_folders import marked_env, started_by
 
 PROJECT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT / ".artifacts"
 
 
-def runs() -> set[str]:
-    return {p.name for p in ARTIFACTS.iterdir() if p.name[:1].isdigit()} if ARTIFACTS.exists() else set()
-
-
-def bootstrap(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "bootstrap.py", *args], cwd=PROJECT, capture_output=True, text=True,
-                          input=stdin, timeout=300, check=False)
+def bootstrap(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "bootstrap.py", *args], cwd=PROJECT, env=env, capture_output=True,
+                          text=True, input=stdin, timeout=300, check=False)
 
 
 @pytest.fixture
@@ -49,10 +46,10 @@ def inventory(tmp_path: Path) -> Path:
     (["upgrade", "--yes"], "upgrade: no admin kubeconfig at"),
 ])
 def test_refused_before_any_run(inventory, argv, refusal):
-    before = runs()
-    proc = bootstrap(*argv, "--inventory", str(inventory))
+    env, mark = marked_env()
+    proc = bootstrap(*argv, "--inventory", str(inventory), env=env)
     assert proc.returncode == 2 and refusal in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr and runs() == before  # no playbook was started
+    assert "Traceback" not in proc.stderr and not started_by(mark)  # no playbook was started
 
 
 def test_restore_refuses_another_clusters_snapshot_a_partial_run_and_a_rehearsal(inventory, tmp_path):
@@ -60,13 +57,13 @@ def test_restore_refuses_another_clusters_snapshot_a_partial_run_and_a_rehearsal
     snapshot.write_bytes(b"an etcd snapshot")
     snapshot.with_suffix(".json").write_text('{"cluster": "other", "sha256": "0", "kubernetes_version": "1.36.5", '
                                              '"ca_fingerprint": "0", "taken": "20261207T120000Z"}')
-    before = runs()
+    env, mark = marked_env()
     for extra, refusal in (((), "is a snapshot of cluster 'other', not of 'daytwo'"),
                            (("--limit", "cp01"), "restore --limit: a restore replaces etcd's data on every"),
                            (("--check", "--yes"), "restore --check: a restore cannot be rehearsed")):
-        proc = bootstrap("restore", str(snapshot), "--inventory", str(inventory), *extra)
+        proc = bootstrap("restore", str(snapshot), "--inventory", str(inventory), *extra, env=env)
         assert proc.returncode == 2 and refusal in proc.stderr, proc.stderr
-    assert runs() == before
+    assert not started_by(mark)
 
 
 def test_no_inventory_and_a_missing_node_are_usage_errors():

@@ -1,7 +1,9 @@
 """The spark-submit arguments generated for inventory/lab100, checked against Spark-on-Kubernetes needs."""
 
+import os
 import re
 import shlex
+import subprocess
 import time
 from pathlib import Path, PurePosixPath
 
@@ -192,6 +194,36 @@ def test_two_runs_started_in_the_same_second_get_their_own_artifacts_folders(tmp
     monkeypatch.setattr(Path, "exists", lambda _: False)
     second = runner.new_artifacts_dir("submit-word-count")
     assert (first.name, second.name) == ("20261206-170145-submit-word-count", "20261206-170145-submit-word-count-2")
+
+
+def test_pruning_keeps_the_newest_runs_and_any_run_still_under_way(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "ARTIFACTS_DIR", tmp_path)
+    monkeypatch.setattr(runner, "KEEP_RUNS", 3)
+    monkeypatch.setattr(runner.time, "strftime", lambda _: "20261206-140000")
+    sleeper = subprocess.Popen(["sleep", "60"])  # another terminal's run, still going
+    me = f"{os.getpid()} {runner._started(os.getpid())}\n"
+    try:
+        for name, owner in (("20261206-100000-site", f"{sleeper.pid} {runner._started(sleeper.pid)}\n"),
+                            # this PID, started at another time: a PID reused after its run's process exited
+                            ("20261206-103000-render", f"{os.getpid()} 1\n"),
+                            ("20261206-105000-site", None),  # from before owner files
+                            ("20261206-110000-site", me),
+                            ("20261206-120000-site", None)):
+            (tmp_path / name).mkdir()
+            if owner:
+                (tmp_path / name / runner.OWNER_FILE).write_text(owner)
+        new = runner.new_artifacts_dir("site")
+        assert (new / runner.OWNER_FILE).read_text() == me
+        # The three oldest are past the newest 3 (the new one counted); the oldest's process still runs.
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "20261206-100000-site", "20261206-110000-site", "20261206-120000-site", "20261206-140000-site"]
+        sleeper.kill()
+        sleeper.wait()
+        runner.new_artifacts_dir("site")  # now the oldest goes; the next is this process's, which still runs
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "20261206-110000-site", "20261206-120000-site", "20261206-140000-site", "20261206-140000-site-2"]
+    finally:
+        sleeper.kill()
 
 
 def driver(name: str, created: str, phase: str) -> dict:
