@@ -84,7 +84,7 @@ def test_a_run_is_recorded_in_aras_database(inventory, tmp_path):
     assert f"ara: recorded in {base / 'ansible.sqlite'}; see it with `ara playbook list` or `ara-manage runserver`" \
         in proc.stdout.splitlines(), proc.stdout
     assert (base / "ansible.sqlite").is_file()  # ARA's default database, where ARA_BASE_DIR says
-    (playbook,) = ara(env, "playbook", "list")
+    (playbook,) = ara(env, "playbook", "list", "--long")  # without --long ARA cuts paths to 50 characters
     assert playbook["path"] == str(PROJECT / "playbooks" / "render.yml") and playbook["status"] == "completed"
     tasks = {task["name"] for task in ara(env, "task", "list", "--playbook", str(playbook["id"]), "--limit", "1000")}
     assert {"Render the kubeadm config", "Render the Calico Installation"} <= tasks, tasks
