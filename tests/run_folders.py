@@ -10,7 +10,8 @@ import os
 import uuid
 from pathlib import Path
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts"
+from clusterboot.paths import ARTIFACTS_DIR as ARTIFACTS
+
 MARK = "CLUSTERBOOT_TEST_MARK"
 # Where ansible-runner writes `command`: one run, a step of a stepped run, or a shard of a step.
 COMMAND_FILES = ("*/artifacts/*/command", "*/*/artifacts/*/command", "*/*/*/artifacts/*/command")
